@@ -1,0 +1,178 @@
+import ArgumentParser
+import Glibc
+
+/// A bad environment variable or an unusable file: exit status 78 (a bad flag is a
+/// `ValidationError`, exit status 64).
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Options every tool shares.
+public struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp(
+        "Data directory. [env: ORDERBOOKS_DATA_DIR] [default: $STATE_DIRECTORY when set (systemd's StateDirectory=), else /var/lib/orderbooks]",
+        valueName: "path"))
+    var dataDirectory: String?
+
+    @Option(name: .customLong("collector-id"), help: ArgumentHelp(
+        "Name of this collector, in every row and file name; letters, digits, '.' and '-'. [env: ORDERBOOKS_COLLECTOR_ID] [default: the host name]",
+        valueName: "id"))
+    var collectorId: String?
+
+    public init() {}
+
+    func dataDirectory(_ env: [String: String]) throws -> String {
+        let stateDirectory = env["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+        return try Setting.resolve(dataDirectory, "ORDERBOOKS_DATA_DIR", env, default: stateDirectory ?? "/var/lib/orderbooks",
+                                   expected: "a directory path") { $0.isEmpty ? nil : $0 }
+    }
+
+    func collector(_ env: [String: String]) throws -> String {
+        let host = Setting.hostName.map(Self.sanitized) ?? "collector"
+        return try Setting.resolve(collectorId, "ORDERBOOKS_COLLECTOR_ID", env, default: host,
+                                   expected: "1–64 letters, digits, '.' or '-'") { id in
+            id.count <= 64 && !id.isEmpty && Self.sanitized(id) == id ? id : nil
+        }
+    }
+
+    /// Host names may hold `_`, which separates the fields of snapshot file names.
+    static func sanitized(_ name: String) -> String {
+        String(name.unicodeScalars.prefix(64).map { scalar -> Character in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "." || scalar == "-")
+                ? Character(scalar) : "-"
+        })
+    }
+}
+
+/// The options of `snap`.
+public struct SnapOptions: ParsableArguments {
+    @OptionGroup public var common: CommonOptions
+
+    @Option(name: .customLong("clob-url"), help: ArgumentHelp(
+        "Base URL of the CLOB API. [env: ORDERBOOKS_CLOB_URL] [default: \(SnapOptions.defaultCLOB)]", valueName: "url"))
+    var clobURL: String?
+
+    @Option(name: .customLong("gamma-url"), help: ArgumentHelp(
+        "Base URL of the Gamma API. [env: ORDERBOOKS_GAMMA_URL] [default: \(SnapOptions.defaultGamma)]", valueName: "url"))
+    var gammaURL: String?
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp(
+        "Extra PEM bundle of trusted CAs, on top of the system store (tests use it for their own CA). [env: ORDERBOOKS_CA_FILE] [default: none]",
+        valueName: "path"))
+    var caFile: String?
+
+    @Option(name: .customLong("series"), help: ArgumentHelp(
+        "Comma-separated series to capture: 5m, 15m, hourly, 4h, daily (or their Gamma slugs, e.g. btc-up-or-down-5m). [env: ORDERBOOKS_SERIES] [default: all five]",
+        valueName: "list"))
+    var series: String?
+
+    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp(
+        "Seconds to wait for a connection (TCP and TLS). [env: ORDERBOOKS_CONNECT_TIMEOUT] [default: 5]", valueName: "seconds"))
+    var connectTimeout: String?
+
+    @Option(name: .customLong("timeout"), help: ArgumentHelp(
+        "Seconds one request may take in all; a run makes at most two rounds of requests. [env: ORDERBOOKS_TIMEOUT] [default: 10]",
+        valueName: "seconds"))
+    var timeout: String?
+
+    @Option(name: .customLong("max-body-bytes"), help: ArgumentHelp(
+        "Largest response body read; a larger one is cut off and recorded as a failure. [env: ORDERBOOKS_MAX_BODY_BYTES] [default: 16777216 (16 MiB)]",
+        valueName: "bytes"))
+    var maxBodyBytes: String?
+
+    @Option(name: .customLong("user-agent"), help: ArgumentHelp(
+        "User-Agent header (Cloudflare blocks some defaults). [env: ORDERBOOKS_USER_AGENT] [default: \(SnapOptions.defaultUserAgent)]",
+        valueName: "text"))
+    var userAgent: String?
+
+    @Option(name: .customLong("discovery-ttl"), help: ArgumentHelp(
+        "Seconds a Gamma answer is reused before asking again (0 asks every run). Answers stay usable when Gamma is down. [env: ORDERBOOKS_DISCOVERY_TTL] [default: 60]",
+        valueName: "seconds"))
+    var discoveryTTL: String?
+
+    @Flag(name: .customLong("stdout"), help: "Print the rows (JSONL, uncompressed) instead of writing a file; the data directory is not used.")
+    var toStdout = false
+
+    public init() {}
+
+    static let defaultCLOB = "https://clob.polymarket.com"
+    static let defaultGamma = "https://gamma-api.polymarket.com"
+    static let defaultUserAgent = "orderbooks-snap/\(OrderbooksVersion.current) (Polymarket BTC up/down order-book recorder)"
+
+    /// Settles every value: flag, else environment variable, else default.
+    public func configuration(environment env: [String: String]) throws -> SnapConfiguration {
+        let seconds: (String) -> Int? = { text in
+            guard let value = Double(text), value > 0, value <= 3600 else { return nil }
+            return Int(value * 1000)
+        }
+        let caFile = caFile ?? env["ORDERBOOKS_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let caFile, access(caFile, R_OK) != 0 {
+            throw ConfigurationError(description: "CA file \(caFile) is not readable: \(String(cString: strerror(errno)))")
+        }
+        let http = HTTPSettings(
+            connectTimeoutMilliseconds: try Setting.resolve(connectTimeout, "ORDERBOOKS_CONNECT_TIMEOUT", env, default: 5000,
+                                                            expected: "seconds between 0 and 3600", parse: seconds),
+            timeoutMilliseconds: try Setting.resolve(timeout, "ORDERBOOKS_TIMEOUT", env, default: 10_000,
+                                                     expected: "seconds between 0 and 3600", parse: seconds),
+            maxBodyBytes: try Setting.resolve(maxBodyBytes, "ORDERBOOKS_MAX_BODY_BYTES", env, default: 16 << 20,
+                                              expected: "a byte count of at least 1024") { Int($0).flatMap { $0 >= 1024 ? $0 : nil } },
+            userAgent: try Setting.resolve(userAgent, "ORDERBOOKS_USER_AGENT", env, default: Self.defaultUserAgent,
+                                           expected: "a non-empty single line") { $0.isEmpty || $0.contains("\n") || $0.contains("\r") ? nil : $0 },
+            caFile: caFile)
+        return SnapConfiguration(
+            dataDirectory: try common.dataDirectory(env),
+            clobURL: try Setting.resolve(clobURL, "ORDERBOOKS_CLOB_URL", env, default: Self.defaultCLOB, expected: "an http:// or https:// URL", parse: Setting.baseURL),
+            gammaURL: try Setting.resolve(gammaURL, "ORDERBOOKS_GAMMA_URL", env, default: Self.defaultGamma, expected: "an http:// or https:// URL", parse: Setting.baseURL),
+            series: try Setting.resolve(series, "ORDERBOOKS_SERIES", env, default: Series.allCases,
+                                        expected: "a comma-separated list of 5m, 15m, hourly, 4h, daily", parse: Setting.seriesList),
+            collector: try common.collector(env),
+            http: http,
+            discoveryTTL: try Setting.resolve(discoveryTTL, "ORDERBOOKS_DISCOVERY_TTL", env, default: 60,
+                                              expected: "whole seconds between 0 and 3600") { Int64($0).flatMap { (0...3600).contains($0) ? $0 : nil } },
+            toStdout: toStdout)
+    }
+}
+
+enum Setting {
+    /// `flag` if given, else the environment variable if set and non-empty, else `fallback`.
+    static func resolve<T>(_ flag: String?, _ variable: String, _ env: [String: String], default fallback: T,
+                           expected: String, parse: (String) -> T?) throws -> T {
+        if let flag {
+            guard let value = parse(flag) else { throw ValidationError("\(flagName(variable)): '\(flag)' is not \(expected)") }
+            return value
+        }
+        if let text = env[variable], !text.isEmpty {
+            guard let value = parse(text) else { throw ConfigurationError(description: "\(variable)='\(text)' is not \(expected)") }
+            return value
+        }
+        return fallback
+    }
+
+    /// `ORDERBOOKS_DATA_DIR` → `--data-dir`: each flag is named after its variable.
+    static func flagName(_ variable: String) -> String {
+        "--" + String(variable.dropFirst("ORDERBOOKS_".count).lowercased().map { $0 == "_" ? "-" : $0 })
+    }
+
+    static func baseURL(_ text: String) -> String? {
+        guard text.hasPrefix("http://") || text.hasPrefix("https://"), !text.contains(where: \.isWhitespace) else { return nil }
+        var url = Substring(text)
+        while url.hasSuffix("/") { url.removeLast() }
+        return url.count > "https://".count - 1 ? String(url) : nil
+    }
+
+    static func seriesList(_ text: String) -> [Series]? {
+        var list: [Series] = []
+        for name in text.split(separator: ",").map({ String($0).trimmingWhitespace }) where !name.isEmpty {
+            guard let series = Series(name: name) else { return nil }
+            if !list.contains(series) { list.append(series) }
+        }
+        return list.isEmpty ? nil : list
+    }
+
+    static var hostName: String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return nil }
+        let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? nil : name
+    }
+}

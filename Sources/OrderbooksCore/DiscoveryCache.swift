@@ -1,0 +1,74 @@
+/// What Gamma said about each slug, and when. An optimisation only: a slug's token ids and window
+/// never change, so a cached answer requests exactly the books a fresh one would. Deleting the
+/// file costs a round of Gamma requests, nothing else.
+public struct DiscoveryCache: Equatable, Sendable {
+    public enum Answer: Equatable, Sendable {
+        case market(Market)
+        /// Gamma had no event with this slug yet (an upcoming window not listed so far).
+        case notListed
+    }
+
+    public struct Entry: Equatable, Sendable {
+        public var fetchedAt: Timestamp
+        public var answer: Answer
+    }
+
+    public var entries: [String: Entry] = [:]
+
+    public init() {}
+
+    public func encoded() -> [UInt8] {
+        var root = JSONObjectWriter()
+        root.field("schema", 1)
+        root.field("entries", objects: entries.keys.sorted().map { slug in
+            let entry = entries[slug]!
+            var o = JSONObjectWriter()
+            o.field("slug", slug)
+            o.field("fetched_at", entry.fetchedAt.iso8601)
+            switch entry.answer {
+            case .notListed:
+                o.field("listed", false)
+            case .market(let m):
+                o.field("listed", true)
+                o.field("series", m.series.rawValue)
+                o.field("condition_id", m.conditionId)
+                o.field("window_start", m.window.start)
+                o.field("window_end", m.window.end)
+                o.field("tokens", objects: m.tokens.map { t in
+                    var tw = JSONObjectWriter()
+                    tw.field("token_id", t.tokenId)
+                    tw.field("outcome", t.outcome)
+                    return tw
+                })
+            }
+            return o
+        })
+        return root.line
+    }
+
+    /// Reads the cache; entries that do not parse are dropped, an unreadable file is empty.
+    public static func decode(_ bytes: [UInt8]) -> DiscoveryCache {
+        var cache = DiscoveryCache()
+        guard let value = try? JSON.parse(bytes), value["schema"] == .number("1") else { return cache }
+        for item in value["entries"]?.array ?? [] {
+            guard let slug = item["slug"]?.string, let fetchedAt = item["fetched_at"]?.string.flatMap(Timestamp.parse),
+                  let listed = item["listed"]?.bool else { continue }
+            guard listed else {
+                cache.entries[slug] = Entry(fetchedAt: fetchedAt, answer: .notListed)
+                continue
+            }
+            guard let series = item["series"]?.string.flatMap(Series.init(rawValue:)),
+                  case .number(let start)? = item["window_start"], let windowStart = Int64(start),
+                  case .number(let end)? = item["window_end"], let windowEnd = Int64(end) else { continue }
+            let tokens = (item["tokens"]?.array ?? []).compactMap { t -> MarketToken? in
+                guard let id = t["token_id"]?.string else { return nil }
+                return MarketToken(tokenId: id, outcome: t["outcome"]?.string)
+            }
+            guard !tokens.isEmpty else { continue }
+            let market = Market(series: series, slug: slug, conditionId: item["condition_id"]?.string,
+                                window: Window(start: windowStart, end: windowEnd), tokens: tokens)
+            cache.entries[slug] = Entry(fetchedAt: fetchedAt, answer: .market(market))
+        }
+        return cache
+    }
+}

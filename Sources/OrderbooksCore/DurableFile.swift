@@ -1,0 +1,119 @@
+import Glibc
+
+public struct FileError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var code: Int32
+
+    public init(_ operation: String, _ path: String, code: Int32 = errno) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+
+    public var description: String { "cannot \(operation) \(path): \(String(cString: strerror(code)))" }
+
+    /// ENOSPC and EDQUOT: the disk or the quota is full.
+    public var isDiskFull: Bool { code == ENOSPC || code == EDQUOT }
+}
+
+/// Publishing files so that a reader, a crash or a kill never sees one half-written under its
+/// final name: write a temporary file, fsync it, give it its final name, fsync the directory.
+public enum DurableFile {
+    /// Suffix of in-flight files. A complete file never carries it.
+    public static let temporarySuffix = ".part"
+
+    /// Publishes a new file at `path`. Fails if `path` exists: `link(2)` never replaces a name,
+    /// so no finished file is ever overwritten or reopened.
+    public static func create(_ bytes: [UInt8], at path: String, temporaryDirectory: String) throws(FileError) {
+        let temp = try writeTemporary(bytes, for: path, in: temporaryDirectory)
+        guard link(temp, path) == 0 else {
+            let error = FileError("publish", path)
+            unlink(temp)
+            throw error
+        }
+        unlink(temp)
+        try syncDirectory(of: path)
+    }
+
+    /// Atomically replaces the file at `path` (or creates it): for state the tools own, such as
+    /// the discovery cache.
+    public static func replace(_ bytes: [UInt8], at path: String, temporaryDirectory: String) throws(FileError) {
+        let temp = try writeTemporary(bytes, for: path, in: temporaryDirectory)
+        guard rename(temp, path) == 0 else {
+            let error = FileError("rename into", path)
+            unlink(temp)
+            throw error
+        }
+        try syncDirectory(of: path)
+    }
+
+    /// Reads a whole file, or nil when it does not exist.
+    public static func read(_ path: String) throws(FileError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw FileError("open", path)
+        }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError("read", path)
+            }
+            if n == 0 { return result }
+            result.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// Creates `path` and its missing parents with the given mode.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o750) throws(FileError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, mode) != 0 && errno != EEXIST { throw FileError("create directory", prefix) }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw FileError("create directory", path) }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw FileError("use as a directory", path, code: ENOTDIR) }
+    }
+
+    private static func writeTemporary(_ bytes: [UInt8], for path: String, in directory: String) throws(FileError) -> String {
+        let base = path.split(separator: "/").last.map(String.init) ?? "file"
+        let temp = "\(directory)/\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max))\(temporarySuffix)"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw FileError("create", temp) }
+        var failure: FileError? = nil
+        var offset = 0
+        bytes.withUnsafeBytes { buffer in
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = FileError("write", temp)
+                    return
+                }
+                offset += n
+            }
+        }
+        if failure == nil, fsync(fd) != 0 { failure = FileError("fsync", temp) }
+        if close(fd) != 0, failure == nil { failure = FileError("close", temp) }
+        if let failure {
+            unlink(temp)
+            throw failure
+        }
+        return temp
+    }
+
+    private static func syncDirectory(of path: String) throws(FileError) {
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let dir = directory.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : directory
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError("open directory", dir) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw FileError("fsync directory", dir) }
+    }
+}

@@ -1,0 +1,322 @@
+import Glibc
+
+/// Exit statuses of the tools (docs/OPERATIONS.md lists them).
+public enum ExitStatus: Int32, Sendable {
+    /// Every book of every open window was captured.
+    case complete = 0
+    /// Some books or markets are missing; what was captured is written.
+    case partial = 3
+    /// No book was captured; the failure rows are written.
+    case failed = 4
+    /// Skipped: the CLOB throttled us and its Retry-After has not passed.
+    case backoff = 5
+    /// A bad flag or argument.
+    case usage = 64
+    /// The snapshot could not be written (unwritable data directory, full disk).
+    case cannotWrite = 73
+    /// A bad environment variable or an unusable CA file.
+    case configuration = 78
+}
+
+/// What `snap` does once its configuration is settled.
+public struct SnapConfiguration: Sendable {
+    public var dataDirectory: String
+    public var clobURL: String
+    public var gammaURL: String
+    public var series: [Series]
+    public var collector: String
+    public var http: HTTPSettings
+    public var discoveryTTL: Int64
+    public var toStdout: Bool
+}
+
+/// One snapshot: discover, fetch the books in one batch, write one file.
+public struct SnapRun {
+    public enum Outcome: String, Sendable {
+        case complete, partial, failed, backoff
+
+        var exitStatus: ExitStatus {
+            switch self {
+            case .complete: .complete
+            case .partial: .partial
+            case .failed: .failed
+            case .backoff: .backoff
+            }
+        }
+    }
+
+    /// In-flight files older than this are from killed runs (a run's timeouts end it well before).
+    public static let staleTemporaryAge: Int64 = 900
+
+    let config: SnapConfiguration
+    let log: Log
+
+    public init(configuration: SnapConfiguration, log: Log) {
+        self.config = configuration
+        self.log = log
+    }
+
+    /// Rows gathered during a run, in the order they are written.
+    private struct Capture {
+        var markets: [[UInt8]] = []
+        var books: [[UInt8]] = []
+        var absent: [[UInt8]] = []
+        var failures: [FailureRecord] = []
+        var absentExpected = 0
+        var marketCount = 0
+        var notListed: [String] = []
+        var gammaRequests = 0
+        var clobRequests = 0
+        var outcome = Outcome.complete
+    }
+
+    public func run() -> ExitStatus {
+        let startedAt = Timestamp.now()
+        let monotonicStart = monotonicNanoseconds()
+        let context = RowContext(runId: String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(16), collector: config.collector)
+        let directory = DataDirectory(root: config.dataDirectory)
+        var backoff = BackoffState()
+        var cache = DiscoveryCache()
+        if !config.toStdout {
+            do { try directory.prepare() } catch {
+                log(.error, "run=\(context.runId) outcome=failed error=\"\(error)\"")
+                return .cannotWrite
+            }
+            let removed = directory.removeStaleTemporaryFiles(olderThan: Self.staleTemporaryAge, now: startedAt)
+            if removed > 0 { log(.info, "run=\(context.runId) removed \(removed) stale in-flight file(s) from \(directory.temporary)") }
+            backoff = BackoffState.decode(readState(directory.backoffFile))
+            cache = DiscoveryCache.decode(readState(directory.discoveryCacheFile))
+        }
+        let (initialBackoff, initialCache) = (backoff, cache)
+
+        var capture = Capture()
+        let client = HTTPClient(settings: config.http)
+        if let pause = backoff.pause(for: .clob, at: startedAt) {
+            let problem = Problem(kind: "backoff", message: "the CLOB throttled us (\(pause.reason)); not asking before \(pause.until.iso8601)",
+                                  retryAt: pause.until)
+            capture.failures.append(FailureRecord(stage: .books, problem: problem, at: startedAt, url: config.clobURL + "/books"))
+            capture.outcome = .backoff
+        } else {
+            snapshot(into: &capture, cache: &cache, backoff: &backoff, client: client, now: startedAt, context: context)
+        }
+        for failure in capture.failures { log(.warning, "run=\(context.runId) " + failure.logLine) }
+
+        let status = write(capture, context: context, directory: directory, startedAt: startedAt, monotonicStart: monotonicStart)
+        if !config.toStdout {
+            // The cache is saved only once the market rows it stands for are on disk.
+            if status != .cannotWrite, cache != initialCache { saveState(cache.encoded(), at: directory.discoveryCacheFile, directory: directory, context: context) }
+            if backoff != initialBackoff { saveState(backoff.encoded(), at: directory.backoffFile, directory: directory, context: context) }
+        }
+        return status
+    }
+
+    private func snapshot(into capture: inout Capture, cache: inout DiscoveryCache, backoff: inout BackoffState,
+                          client: HTTPClient, now: Timestamp, context: RowContext) {
+        let targets = config.series.flatMap { $0.targets(at: now.seconds) }
+        let discovery = Discovery(gammaURL: config.gammaURL, ttl: config.discoveryTTL)
+            .discover(targets, cache: &cache, pause: backoff.pause(for: .gamma, at: now), client: client, now: now)
+        if let problem = discovery.throttle { backoff.recordThrottle(.gamma, problem, at: now) }
+        else if discovery.answered { backoff.recordSuccess(.gamma) }
+        capture.gammaRequests = discovery.requests
+        capture.markets = discovery.observations.map { Rows.market($0.market, $0.details, exchange: $0.exchange, body: $0.body, context) }
+        capture.failures = discovery.failures
+        capture.notListed = discovery.notListed
+        capture.marketCount = discovery.markets.count
+
+        var origins: [String: TokenOrigin] = [:]
+        var tokenIds: [String] = []
+        for market in discovery.markets {
+            for token in market.tokens where origins[token.tokenId] == nil {
+                origins[token.tokenId] = TokenOrigin(market: market, token: token)
+                tokenIds.append(token.tokenId)
+            }
+        }
+        var captured: Set<String> = []
+        var openTokens: Set<String> = []
+        if !tokenIds.isEmpty {
+            let chunks = stride(from: 0, to: tokenIds.count, by: Books.maxTokensPerRequest).map {
+                Array(tokenIds[$0..<min($0 + Books.maxTokensPerRequest, tokenIds.count)])
+            }
+            let exchanges = client.perform(chunks.map { HTTPRequest(url: config.clobURL + "/books", jsonBody: Books.requestBody($0)) })
+            capture.clobRequests = exchanges.count
+            var throttle: Problem? = nil
+            var answered = false
+            for (chunk, exchange) in zip(chunks, exchanges) {
+                for id in chunk where Phase(window: origins[id]!.market.window, at: exchange.startedAt.seconds, grace: Series.closingGrace) == .open {
+                    openTokens.insert(id)
+                }
+                let split = ResponseCheck.body(of: exchange).flatMap { response in
+                    Books.split(response, now: exchange.finishedAt).map { (response.body, $0) }
+                }
+                switch split {
+                case .success(let (body, books)):
+                    answered = true
+                    for book in books {
+                        capture.books.append(Rows.book(assetId: book.assetId, origin: book.assetId.flatMap { origins[$0] },
+                                                       exchange: exchange, body: body, range: book.range, context))
+                        if let id = book.assetId {
+                            captured.insert(id)
+                        } else {
+                            let problem = Problem(kind: "unexpected_shape", message: "a book without a string asset_id (kept raw in a book row)",
+                                                  httpStatus: 200)
+                            capture.failures.append(FailureRecord(stage: .books, problem: problem, exchange: exchange))
+                        }
+                    }
+                    for id in chunk where !captured.contains(id) {
+                        let origin = origins[id]!
+                        capture.absent.append(Rows.absent(origin, exchange: exchange, context))
+                        if openTokens.contains(id) { capture.absentExpected += 1 }
+                    }
+                case .failure(let problem):
+                    if problem.isThrottle, throttle == nil { throttle = problem }
+                    capture.failures.append(FailureRecord(stage: .books, problem: problem, exchange: exchange, tokenIds: chunk))
+                }
+            }
+            if let throttle { backoff.recordThrottle(.clob, throttle, at: now) }
+            else if answered { backoff.recordSuccess(.clob) }
+        }
+
+        if capture.books.isEmpty && (!capture.failures.isEmpty || !openTokens.isEmpty) {
+            capture.outcome = .failed
+        } else if !capture.failures.isEmpty || !openTokens.isSubset(of: captured) {
+            capture.outcome = .partial
+        }
+    }
+
+    /// Writes the snapshot file (or stdout) and the summary line; returns the exit status.
+    private func write(_ capture: Capture, context: RowContext, directory: DataDirectory, startedAt: Timestamp,
+                       monotonicStart: Int64) -> ExitStatus {
+        var content: [UInt8] = []
+        for row in capture.markets + capture.books + capture.absent { content.append(contentsOf: row) }
+        for failure in capture.failures { content.append(contentsOf: Rows.failure(failure, context)) }
+        let finishedAt = Timestamp.now()
+        content.append(contentsOf: runRow(capture, context: context, startedAt: startedAt, finishedAt: finishedAt,
+                                          monotonicStart: monotonicStart, exitStatus: capture.outcome.exitStatus))
+        let summary = "run=\(context.runId) outcome=\(capture.outcome.rawValue) markets=\(capture.marketCount) books=\(capture.books.count) absent=\(capture.absent.count) failures=\(capture.failures.count)"
+        let elapsed = "elapsed_ms=\((finishedAt.microseconds - startedAt.microseconds) / 1000)"
+
+        if config.toStdout {
+            guard writeAll(1, content) else {
+                log(.error, "\(summary) \(elapsed) error=\"cannot write to standard output: \(String(cString: strerror(errno)))\"")
+                return .cannotWrite
+            }
+            log(level(capture.outcome), "\(summary) bytes=\(content.count) \(elapsed) file=-")
+            return capture.outcome.exitStatus
+        }
+
+        let path = directory.snapshotPath(startedAt: startedAt, collector: context.collector, runId: context.runId)
+        do {
+            let compressed = try gzip(content)
+            try DurableFile.create(compressed, at: path, temporaryDirectory: directory.temporary)
+            log(level(capture.outcome), "\(summary) bytes=\(compressed.count) \(elapsed) file=\(path) sha256=\(Digest.sha256Hex(compressed))")
+            return capture.outcome.exitStatus
+        } catch {
+            log(.error, "\(summary) \(elapsed) outcome_written=no error=\"\(error)\"")
+            recordWriteFailure(error, capture: capture, content: content, path: path, context: context, directory: directory,
+                               startedAt: startedAt, monotonicStart: monotonicStart)
+            return .cannotWrite
+        }
+    }
+
+    /// After a failed write, tries a much smaller file that keeps the failures, so the gap is
+    /// still explained in the data when a little space is left.
+    private func recordWriteFailure(_ error: FileError, capture: Capture, content: [UInt8], path: String, context: RowContext,
+                                    directory: DataDirectory, startedAt: Timestamp, monotonicStart: Int64) {
+        let now = Timestamp.now()
+        let problem = Problem(kind: error.isDiskFull ? "disk_full" : "write_failed",
+                              message: "\(content.count) bytes of rows (\(capture.books.count) books) were lost: \(error)")
+        var reduced = Capture()
+        reduced.failures = capture.failures + [FailureRecord(stage: .write, problem: problem, at: now, url: path)]
+        reduced.outcome = .failed
+        reduced.marketCount = capture.marketCount
+        reduced.gammaRequests = capture.gammaRequests
+        reduced.clobRequests = capture.clobRequests
+        var fallback: [UInt8] = []
+        for failure in reduced.failures { fallback.append(contentsOf: Rows.failure(failure, context)) }
+        fallback.append(contentsOf: runRow(reduced, context: context, startedAt: startedAt, finishedAt: now,
+                                           monotonicStart: monotonicStart, exitStatus: .cannotWrite))
+        do {
+            try DurableFile.create(try gzip(fallback), at: path, temporaryDirectory: directory.temporary)
+            log(.warning, "run=\(context.runId) wrote the failure record alone to \(path)")
+        } catch {
+            log(.error, "run=\(context.runId) could not write the failure record either: \(error)")
+        }
+    }
+
+    private func gzip(_ content: [UInt8]) throws(FileError) -> [UInt8] {
+        do { return try Gzip.compress(content) } catch { throw FileError("compress", "snapshot", code: EIO) }
+    }
+
+    private func runRow(_ capture: Capture, context: RowContext, startedAt: Timestamp, finishedAt: Timestamp,
+                        monotonicStart: Int64, exitStatus: ExitStatus) -> [UInt8] {
+        var row = context.header("run", receivedAt: finishedAt)
+        row.field("snap_version", OrderbooksVersion.current)
+        row.field("started_at", startedAt.iso8601)
+        row.field("finished_at", finishedAt.iso8601)
+        row.field("elapsed_ms", milliseconds: finishedAt.microseconds - startedAt.microseconds)
+        row.field("outcome", capture.outcome.rawValue)
+        row.field("exit_code", Int(exitStatus.rawValue))
+        row.field("series", strings: config.series.map(\.rawValue))
+        row.field("markets", capture.marketCount)
+        row.field("books", capture.books.count)
+        row.field("absent", capture.absent.count)
+        row.field("absent_expected", capture.absentExpected)
+        row.field("failures", capture.failures.count)
+        row.field("not_listed", strings: capture.notListed)
+        row.field("gamma_requests", capture.gammaRequests)
+        row.field("clob_requests", capture.clobRequests)
+        row.field("boot_id", bootId)
+        row.field("monotonic_start_ns", monotonicStart)
+        return row.line
+    }
+
+    private func level(_ outcome: Outcome) -> Log.Level {
+        switch outcome {
+        case .complete: .info
+        case .partial, .backoff: .warning
+        case .failed: .error
+        }
+    }
+
+    /// The kernel's id of this boot: with `monotonic_start_ns` it dates runs independently of
+    /// wall-clock steps.
+    private var bootId: String? {
+        guard let bytes = try? DurableFile.read("/proc/sys/kernel/random/boot_id") else { return nil }
+        let id = String(decoding: bytes, as: UTF8.self).trimmingWhitespace
+        return id.isEmpty ? nil : id
+    }
+
+    private func readState(_ path: String) -> [UInt8] {
+        do { return try DurableFile.read(path) ?? [] } catch {
+            log(.warning, "ignoring unreadable state: \(error)")
+            return []
+        }
+    }
+
+    private func saveState(_ bytes: [UInt8], at path: String, directory: DataDirectory, context: RowContext) {
+        do { try DurableFile.replace(bytes, at: path, temporaryDirectory: directory.temporary) } catch {
+            log(.warning, "run=\(context.runId) could not save \(path): \(error)")
+        }
+    }
+}
+
+private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            offset += n
+        }
+        return true
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

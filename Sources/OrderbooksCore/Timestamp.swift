@@ -1,0 +1,156 @@
+import Glibc
+
+/// A UTC instant with microsecond resolution, kept as an integer so formatting never suffers
+/// the floating-point truncation that `Date` shows (`.123` printed as `.122`).
+public struct Timestamp: Comparable, Hashable, Sendable {
+    public var microseconds: Int64
+
+    public init(microseconds: Int64) { self.microseconds = microseconds }
+    public init(seconds: Int64) { self.microseconds = seconds * 1_000_000 }
+
+    public static func now() -> Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
+    }
+
+    /// Whole seconds since the epoch, rounded down (also for instants before 1970).
+    public var seconds: Int64 { microseconds >= 0 ? microseconds / 1_000_000 : (microseconds - 999_999) / 1_000_000 }
+
+    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.microseconds < b.microseconds }
+
+    /// `2026-11-21T19:36:05.123456Z`: the form of every `*_at` field in the data.
+    public var iso8601: String {
+        let s = seconds
+        let micros = microseconds - s * 1_000_000
+        let c = CivilTime(epochSeconds: s)
+        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(Int(micros), 6))Z"
+    }
+
+    /// `20261121T193605.123Z`: sortable and safe in file names.
+    public var compact: String {
+        let s = seconds
+        let millis = (microseconds - s * 1_000_000) / 1000
+        let c = CivilTime(epochSeconds: s)
+        return "\(pad(c.year, 4))\(pad(c.month, 2))\(pad(c.day, 2))T\(pad(c.hour, 2))\(pad(c.minute, 2))\(pad(c.second, 2)).\(pad(Int(millis), 3))Z"
+    }
+
+    /// Parses the ISO-8601 forms Gamma sends: `2026-05-12T11:10:00Z`, `…00.025727Z`, `…+00:00`,
+    /// and the space-separated `2026-05-12 11:10:00+00`. Returns nil for anything else.
+    public static func parse(_ text: String) -> Timestamp? {
+        let b = Array(text.utf8)
+        var i = 0
+        func digits(_ n: Int) -> Int? {
+            guard i + n <= b.count else { return nil }
+            var v = 0
+            for k in i..<(i + n) {
+                guard b[k] >= 48, b[k] <= 57 else { return nil }
+                v = v * 10 + Int(b[k] - 48)
+            }
+            i += n
+            return v
+        }
+        func expect(_ c: UInt8) -> Bool {
+            guard i < b.count, b[i] == c else { return false }
+            i += 1
+            return true
+        }
+        guard let year = digits(4), expect(UInt8(ascii: "-")), let month = digits(2), expect(UInt8(ascii: "-")),
+              let day = digits(2), i < b.count, b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: " ") else { return nil }
+        i += 1
+        guard let hour = digits(2), expect(UInt8(ascii: ":")), let minute = digits(2), expect(UInt8(ascii: ":")),
+              let second = digits(2) else { return nil }
+        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        var micros: Int64 = 0
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            i += 1
+            var scale: Int64 = 100_000
+            let start = i
+            while i < b.count, b[i] >= 48, b[i] <= 57 {
+                micros += Int64(b[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
+            guard i > start else { return nil }
+        }
+        var offset: Int64 = 0
+        if expect(UInt8(ascii: "Z")) || expect(UInt8(ascii: "z")) {
+            offset = 0
+        } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+            let sign: Int64 = b[i] == UInt8(ascii: "-") ? -1 : 1
+            i += 1
+            guard let oh = digits(2) else { return nil }
+            var om = 0
+            if i < b.count {
+                _ = expect(UInt8(ascii: ":"))
+                guard let m = digits(2) else { return nil }
+                om = m
+            }
+            offset = sign * Int64(oh * 3600 + om * 60)
+        } else {
+            return nil
+        }
+        guard i == b.count else { return nil }
+        let civil = CivilTime(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+        return Timestamp(microseconds: (civil.epochSeconds - offset) * 1_000_000 + micros)
+    }
+}
+
+/// Calendar fields of an instant in a time scale without leap seconds (proleptic Gregorian).
+public struct CivilTime: Equatable, Sendable {
+    public var year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int
+
+    public init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0) {
+        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
+    }
+
+    public init(epochSeconds t: Int64) {
+        let days = t >= 0 ? t / 86_400 : (t - 86_399) / 86_400
+        let rem = Int(t - days * 86_400)
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = Int(doy - (153 * mp + 2) / 5 + 1)
+        let m = Int(mp < 10 ? mp + 3 : mp - 9)
+        self.init(year: Int(yoe + era * 400) + (m <= 2 ? 1 : 0), month: m, day: d,
+                  hour: rem / 3600, minute: rem % 3600 / 60, second: rem % 60)
+    }
+
+    /// Days since 1970-01-01 of the date part (Hinnant's days_from_civil).
+    public var daysSinceEpoch: Int64 {
+        let y = Int64(month <= 2 ? year - 1 : year)
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = Int64(month > 2 ? month - 3 : month + 9)
+        let doy = (153 * mp + 2) / 5 + Int64(day) - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    public var epochSeconds: Int64 {
+        daysSinceEpoch * 86_400 + Int64(hour * 3600 + minute * 60 + second)
+    }
+
+    /// 0 = Sunday … 6 = Saturday.
+    public var weekday: Int {
+        let d = daysSinceEpoch
+        return Int(((d % 7) + 11) % 7)  // 1970-01-01 was a Thursday (4).
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: immune to wall-clock steps, so elapsed times and clock-jump
+/// checks use it.
+public func monotonicNanoseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+private func pad(_ value: Int, _ width: Int) -> String {
+    let s = String(value)
+    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+}
