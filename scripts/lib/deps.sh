@@ -1,0 +1,25 @@
+# Sourced by the scripts: Debian packages the build and the tests need, installed when root,
+# named with the exact apt line otherwise.
+
+# Headers and libraries snap links (libcurl, zlib, libcrypto) and the CA store for HTTPS.
+BUILD_PACKAGES="libcurl4-openssl-dev zlib1g-dev libssl-dev ca-certificates"
+# The fake Polymarket (python3, openssl for its throwaway CA, tzdata for zoneinfo), unshare and
+# setpriv (util-linux) for the disk-full and unwritable tests, systemd-analyze for the units.
+TEST_PACKAGES="python3 openssl tzdata util-linux systemd gzip"
+
+ensure_packages() {
+    local missing=() package
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "installing: ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    else
+        echo "missing Debian packages; install them with:" >&2
+        echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+        exit 1
+    fi
+}
