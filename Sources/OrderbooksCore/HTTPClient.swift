@@ -137,8 +137,8 @@ private final class Transfer {
     }
 
     deinit {
-        curl_slist_free_all(headerList)
         curl_easy_cleanup(easy)
+        curl_slist_free_all(headerList)
         errorBuffer.deallocate()
     }
 

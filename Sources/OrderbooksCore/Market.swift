@@ -52,7 +52,7 @@ public enum GammaEvent {
         let market: JSONValue
         if let match = markets.first(where: { $0["slug"]?.string == target.slug }) {
             market = match
-        } else if markets.count == 1 {
+        } else if markets.count == 1, (markets[0]["slug"]?.string ?? event["slug"]?.string ?? target.slug) == target.slug {
             market = markets[0]
         } else {
             throw shape("the event has \(markets.count) markets and none with slug \(target.slug)")

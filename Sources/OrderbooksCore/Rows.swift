@@ -62,9 +62,10 @@ public struct FailureRecord: Sendable {
                   series: series, slug: slug, tokenIds: tokenIds)
     }
 
-    /// The log line: stage, kind and the essentials, on one line.
-    public var logLine: String {
+    /// The log line: stage, kind and the essentials, for `count` failures like this one.
+    public func logLine(count: Int = 1) -> String {
         var parts = ["failure stage=\(stage.rawValue) kind=\(problem.kind)"]
+        if count > 1 { parts.append("count=\(count)") }
         if let status = problem.httpStatus { parts.append("status=\(status)") }
         if let slug { parts.append("slug=\(slug)") }
         if let url { parts.append("url=\(url)") }

@@ -71,6 +71,8 @@ public struct SnapRun {
     }
 
     public func run() -> ExitStatus {
+        // A closed stdout or a peer's reset must surface as an error, not kill the run.
+        signal(SIGPIPE, SIG_IGN)
         let startedAt = Timestamp.now()
         let monotonicStart = monotonicNanoseconds()
         let context = RowContext(runId: String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(16), collector: config.collector)
@@ -99,7 +101,7 @@ public struct SnapRun {
         } else {
             snapshot(into: &capture, cache: &cache, backoff: &backoff, client: client, now: startedAt, context: context)
         }
-        for failure in capture.failures { log(.warning, "run=\(context.runId) " + failure.logLine) }
+        logFailures(capture.failures, context: context)
 
         let status = write(capture, context: context, directory: directory, startedAt: startedAt, monotonicStart: monotonicStart)
         if !config.toStdout {
@@ -268,6 +270,17 @@ public struct SnapRun {
         row.field("boot_id", bootId)
         row.field("monotonic_start_ns", monotonicStart)
         return row.line
+    }
+
+    /// One line per kind of failure: when Gamma is down, ten slugs fail alike every run, and
+    /// the rows keep each of them anyway.
+    private func logFailures(_ failures: [FailureRecord], context: RowContext) {
+        var groups: [(key: String, first: FailureRecord, count: Int)] = []
+        for failure in failures {
+            let key = "\(failure.stage.rawValue)/\(failure.problem.kind)/\(failure.problem.httpStatus ?? 0)"
+            if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].count += 1 } else { groups.append((key, failure, 1)) }
+        }
+        for group in groups { log(.warning, "run=\(context.runId) " + group.first.logLine(count: group.count)) }
     }
 
     private func level(_ outcome: Outcome) -> Log.Level {

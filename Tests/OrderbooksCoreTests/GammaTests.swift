@@ -28,7 +28,7 @@ private let target = WindowTarget(series: .fiveMinute, window: Window(start: 1_7
     }
 
     @Test func readsV2PositionIdsAndRealArrays() throws {
-        let v2 = #"{"slug":"s","markets":[{"slug":"s","version":"v2","clobTokenIds":null,"positionIds":["111","222"],"outcomes":["Up","Down"],"conditionId":"0x1"}]}"#
+        let v2 = #"{"slug":"btc-updown-5m-1778584200","markets":[{"slug":"btc-updown-5m-1778584200","version":"v2","clobTokenIds":null,"positionIds":["111","222"],"outcomes":["Up","Down"],"conditionId":"0x1"}]}"#
         let (market, details) = try GammaEvent.market(from: JSON.parse(v2), target: target)
         #expect(market.tokens.map(\.tokenId) == ["111", "222"])
         #expect(market.tokens.map(\.outcome) == ["Up", "Down"])
@@ -46,11 +46,14 @@ private let target = WindowTarget(series: .fiveMinute, window: Window(start: 1_7
     }
 
     @Test(arguments: [#"[]"#, #"{"markets":[]}"#, #"{"markets":[{"clobTokenIds":"[]"}]}"#, #"{"markets":[{"clobTokenIds":"[\"\"]"}]}"#,
-                      #"{"markets":[{"slug":"a"},{"slug":"b"}]}"#])
+                      #"{"markets":[{"slug":"a"},{"slug":"b"}]}"#,
+                      #"{"slug":"btc-updown-5m-1","markets":[{"clobTokenIds":"[\"1\",\"2\"]"}]}"#,
+                      #"{"markets":[{"slug":"btc-updown-15m-1778584200","clobTokenIds":"[\"1\",\"2\"]"}]}"#])
     func rejectsEventsWithoutTokens(text: String) throws {
         #expect(throws: Problem.self) { try GammaEvent.market(from: JSON.parse(text), target: target) }
     }
 }
+
 
 extension String {
     func replacingFirst(_ old: String, with new: String) -> String {
