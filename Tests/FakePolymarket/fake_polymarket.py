@@ -2,7 +2,7 @@
 """Fake Polymarket (Gamma + CLOB + a control API) for snap's tests.
 
 Standard library only (Python 3.11). The contract is documented in README.md next to this file;
-payload shapes and quirks follow /work/shared/reference/polymarket-api.md (cited as "ref §x").
+payload shapes and quirks follow ../shared/reference/polymarket-api.md (beside the repository) (cited as "ref §x").
 """
 from __future__ import annotations
 
@@ -910,8 +910,11 @@ def main():
     os.replace(endpoints + ".tmp", endpoints)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+    # A test runner that dies (killed, crashed) cannot stop us: leave with our parent.
+    parent = os.getppid()
     while not stop.wait(0.5):
-        pass
+        if os.getppid() != parent:
+            break
     stopping.set()
     for s in servers:
         s.shutdown()

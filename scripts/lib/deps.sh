@@ -1,11 +1,14 @@
+# shellcheck shell=bash
 # Sourced by the scripts: Debian packages the build and the tests need, installed when root,
 # named with the exact apt line otherwise.
 
 # Headers and libraries snap links (libcurl, zlib, libcrypto) and the CA store for HTTPS.
-BUILD_PACKAGES="libcurl4-openssl-dev zlib1g-dev libssl-dev ca-certificates"
+# shellcheck disable=SC2034 # used by the scripts that source this file
+BUILD_PACKAGES=(libcurl4-openssl-dev zlib1g-dev libssl-dev ca-certificates)
 # The fake Polymarket (python3, openssl for its throwaway CA, tzdata for zoneinfo), unshare and
 # setpriv (util-linux) for the disk-full and unwritable tests, systemd-analyze for the units.
-TEST_PACKAGES="python3 openssl tzdata util-linux systemd gzip"
+# shellcheck disable=SC2034
+TEST_PACKAGES=(python3 openssl tzdata util-linux systemd gzip)
 
 ensure_packages() {
     local missing=() package
