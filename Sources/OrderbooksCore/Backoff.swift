@@ -23,9 +23,11 @@ public struct BackoffState: Equatable, Sendable {
     /// No pause, requested or computed, lasts longer: a bad header must not stop capture for long.
     public static let maxPause: Int64 = 900
 
-    /// The active pause for `api` at `now`, if any.
+    /// The active pause for `api` at `now`, if any. A pause ending further ahead than the cap
+    /// allows can only come from the wall clock stepping back, and is ignored.
     public func pause(for api: API, at now: Timestamp) -> Entry? {
-        guard let entry = entries[api], now < entry.until else { return nil }
+        guard let entry = entries[api], now < entry.until,
+              entry.until.microseconds - now.microseconds <= Self.maxPause * 1_000_000 else { return nil }
         return entry
     }
 

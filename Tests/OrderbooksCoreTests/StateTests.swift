@@ -23,6 +23,13 @@ import Testing
         #expect(state.pause(for: .gamma, at: now)?.until == Timestamp(seconds: 10_000 + BackoffState.maxPause))
     }
 
+    @Test func ignoresAPauseLeftFarAheadByAClockStep() {
+        var state = BackoffState()
+        state.recordThrottle(.clob, Problem(kind: "throttled", message: "429", retryAt: Timestamp(seconds: 10_060)), at: now)
+        #expect(state.pause(for: .clob, at: Timestamp(seconds: 10_000 - 86_400)) == nil)
+        #expect(state.pause(for: .clob, at: now) != nil)
+    }
+
     @Test func survivesARoundTripAndGarbage() {
         var state = BackoffState()
         state.recordThrottle(.clob, Problem(kind: "throttled", message: "HTTP 429 \"quoted\""), at: now)
