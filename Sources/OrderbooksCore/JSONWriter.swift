@@ -40,8 +40,9 @@ public struct JSONObjectWriter: Sendable {
         bytes.append(contentsOf: "\(sign)\(m / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)".utf8)
     }
 
-    public mutating func field(_ name: String, strings: [String]) {
+    public mutating func field(_ name: String, strings: [String]?) {
         key(name)
+        guard let strings else { return bytes.append(contentsOf: "null".utf8) }
         bytes.append(UInt8(ascii: "["))
         for (i, s) in strings.enumerated() {
             if i > 0 { bytes.append(UInt8(ascii: ",")) }

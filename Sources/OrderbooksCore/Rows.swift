@@ -95,7 +95,7 @@ public enum Rows {
         row.field("series", f.series?.rawValue)
         row.field("slug", f.slug)
         row.field("retry_at", f.problem.retryAt?.iso8601)
-        if let ids = f.tokenIds { row.field("token_ids", strings: ids) }
+        row.field("token_ids", strings: f.tokenIds)
         row.field("body_excerpt", f.problem.bodyExcerpt)
         return row.line
     }
