@@ -31,6 +31,12 @@ public struct BackoffState: Equatable, Sendable {
         return entry
     }
 
+    /// Folds in what one batch of requests to `api` got: a throttled answer starts or extends
+    /// a pause, otherwise any normal answer ends it.
+    public mutating func record(_ api: API, throttle: Problem?, answered: Bool, at now: Timestamp) {
+        if let throttle { recordThrottle(api, throttle, at: now) } else if answered { recordSuccess(api) }
+    }
+
     public mutating func recordThrottle(_ api: API, _ problem: Problem, at now: Timestamp) {
         let consecutive = (entries[api]?.consecutive ?? 0) + 1
         let computed = now.microseconds + (Self.basePause << min(consecutive - 1, 10)) * 1_000_000

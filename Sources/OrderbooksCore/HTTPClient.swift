@@ -54,8 +54,6 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind
     public var curlCode: Int
     public var message: String
-    /// Body bytes received before the failure.
-    public var bytesReceived: Int
 
     public var description: String { "\(message) (curl \(curlCode))" }
 }
@@ -206,7 +204,7 @@ private final class Transfer {
         default: kind = .other
         }
         let text = kind == .tooLarge ? "response body larger than \(limit) bytes; stopped reading" : message
-        return TransportError(kind: kind, curlCode: Int(code.rawValue), message: text, bytesReceived: body.count)
+        return TransportError(kind: kind, curlCode: Int(code.rawValue), message: text)
     }
 }
 

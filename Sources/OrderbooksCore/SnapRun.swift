@@ -117,8 +117,7 @@ public struct SnapRun {
         let targets = config.series.flatMap { $0.targets(at: now.seconds) }
         let discovery = Discovery(gammaURL: config.gammaURL, ttl: config.discoveryTTL)
             .discover(targets, cache: &cache, pause: backoff.pause(for: .gamma, at: now), client: client, now: now)
-        if let problem = discovery.throttle { backoff.recordThrottle(.gamma, problem, at: now) }
-        else if discovery.answered { backoff.recordSuccess(.gamma) }
+        backoff.record(.gamma, throttle: discovery.throttle, answered: discovery.answered, at: now)
         capture.gammaRequests = discovery.requests
         capture.markets = discovery.observations.map { Rows.market($0.market, $0.details, exchange: $0.exchange, body: $0.body, context) }
         capture.failures = discovery.failures
@@ -174,8 +173,7 @@ public struct SnapRun {
                     capture.failures.append(FailureRecord(stage: .books, problem: problem, exchange: exchange, tokenIds: chunk))
                 }
             }
-            if let throttle { backoff.recordThrottle(.clob, throttle, at: now) }
-            else if answered { backoff.recordSuccess(.clob) }
+            backoff.record(.clob, throttle: throttle, answered: answered, at: now)
         }
 
         if capture.books.isEmpty && (!capture.failures.isEmpty || !openTokens.isEmpty) {

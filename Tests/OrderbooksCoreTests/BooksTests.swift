@@ -87,7 +87,7 @@ private func exchange(_ r: HTTPResponse) -> HTTPExchange {
 
     @Test func transportErrorsKeepCurlsKind() {
         let failed = HTTPExchange(request: HTTPRequest(url: "http://x"), startedAt: Timestamp(seconds: 0), finishedAt: Timestamp(seconds: 0),
-                                  elapsedMicroseconds: 0, result: .failure(TransportError(kind: .connect, curlCode: 7, message: "Connection refused", bytesReceived: 0)))
+                                  elapsedMicroseconds: 0, result: .failure(TransportError(kind: .connect, curlCode: 7, message: "Connection refused")))
         guard case .failure(let p) = ResponseCheck.body(of: failed) else { Issue.record("accepted"); return }
         #expect(p.kind == "connect" && p.message == "Connection refused (curl 7)")
     }
