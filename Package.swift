@@ -5,6 +5,7 @@ let package = Package(
     name: "orderbooks",
     products: [
         .executable(name: "snap", targets: ["snap"]),
+        .executable(name: "seal", targets: ["seal"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,6 +27,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "snap",
+            dependencies: [
+                "OrderbooksCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "seal",
             dependencies: [
                 "OrderbooksCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -7,46 +7,30 @@ public struct ConfigurationError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// Options every tool shares.
+/// Options every tool shares: where the data lives.
 public struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: ArgumentHelp(
         "Data directory. [env: ORDERBOOKS_DATA_DIR] [default: $STATE_DIRECTORY when set (systemd's StateDirectory=), else /var/lib/orderbooks]",
         valueName: "path"))
     var dataDirectory: String?
 
-    @Option(name: .customLong("collector-id"), help: ArgumentHelp(
-        "Name of this collector, in every row and file name; letters, digits, '.' and '-'. [env: ORDERBOOKS_COLLECTOR_ID] [default: the host name]",
-        valueName: "id"))
-    var collectorId: String?
-
     public init() {}
 
-    func dataDirectory(_ env: [String: String]) throws -> String {
+    public func dataDirectory(_ env: [String: String]) throws -> String {
         let stateDirectory = env["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
         return try Setting.resolve(dataDirectory, "ORDERBOOKS_DATA_DIR", env, default: stateDirectory ?? "/var/lib/orderbooks",
                                    expected: "a directory path") { $0.isEmpty ? nil : $0 }
-    }
-
-    func collector(_ env: [String: String]) throws -> String {
-        let host = Setting.hostName.map(Self.sanitized) ?? "collector"
-        return try Setting.resolve(collectorId, "ORDERBOOKS_COLLECTOR_ID", env, default: host,
-                                   expected: "1–64 letters, digits, '.' or '-'") { id in
-            id.count <= 64 && !id.isEmpty && Self.sanitized(id) == id ? id : nil
-        }
-    }
-
-    /// Host names may hold `_`, which separates the fields of snapshot file names.
-    static func sanitized(_ name: String) -> String {
-        String(name.unicodeScalars.prefix(64).map { scalar -> Character in
-            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "." || scalar == "-")
-                ? Character(scalar) : "-"
-        })
     }
 }
 
 /// The options of `snap`.
 public struct SnapOptions: ParsableArguments {
     @OptionGroup public var common: CommonOptions
+
+    @Option(name: .customLong("collector-id"), help: ArgumentHelp(
+        "Name of this collector, in every row and file name; letters, digits, '.' and '-'. [env: ORDERBOOKS_COLLECTOR_ID] [default: the host name]",
+        valueName: "id"))
+    var collectorId: String?
 
     @Option(name: .customLong("clob-url"), help: ArgumentHelp(
         "Base URL of the CLOB API. [env: ORDERBOOKS_CLOB_URL] [default: \(SnapOptions.defaultCLOB)]", valueName: "url"))
@@ -95,6 +79,22 @@ public struct SnapOptions: ParsableArguments {
 
     public init() {}
 
+    func collector(_ env: [String: String]) throws -> String {
+        let host = Setting.hostName.map(Self.sanitized) ?? "collector"
+        return try Setting.resolve(collectorId, "ORDERBOOKS_COLLECTOR_ID", env, default: host,
+                                   expected: "1–64 letters, digits, '.' or '-'") { id in
+            id.count <= 64 && !id.isEmpty && Self.sanitized(id) == id ? id : nil
+        }
+    }
+
+    /// Host names may hold `_`, which separates the fields of snapshot file names.
+    static func sanitized(_ name: String) -> String {
+        String(name.unicodeScalars.prefix(64).map { scalar -> Character in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "." || scalar == "-")
+                ? Character(scalar) : "-"
+        })
+    }
+
     static let defaultCLOB = "https://clob.polymarket.com"
     static let defaultGamma = "https://gamma-api.polymarket.com"
     static let defaultUserAgent = "orderbooks-snap/\(OrderbooksVersion.current) (Polymarket BTC up/down order-book recorder)"
@@ -125,7 +125,7 @@ public struct SnapOptions: ParsableArguments {
             gammaURL: try Setting.resolve(gammaURL, "ORDERBOOKS_GAMMA_URL", env, default: Self.defaultGamma, expected: "an http:// or https:// URL", parse: Setting.baseURL),
             series: try Setting.resolve(series, "ORDERBOOKS_SERIES", env, default: Series.allCases,
                                         expected: "a comma-separated list of 5m, 15m, hourly, 4h, daily", parse: Setting.seriesList),
-            collector: try common.collector(env),
+            collector: try collector(env),
             http: http,
             discoveryTTL: try Setting.resolve(discoveryTTL, "ORDERBOOKS_DISCOVERY_TTL", env, default: 60,
                                               expected: "whole seconds between 0 and 3600") { Int64($0).flatMap { (0...3600).contains($0) ? $0 : nil } },
@@ -174,5 +174,43 @@ enum Setting {
         guard gethostname(&buffer, buffer.count) == 0 else { return nil }
         let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return name.isEmpty ? nil : name
+    }
+}
+
+/// The options of `seal`.
+public struct SealOptions: ParsableArguments {
+    @OptionGroup public var common: CommonOptions
+
+    @Option(name: .customLong("segment-minutes"), help: ArgumentHelp(
+        "Length of a segment's time window in minutes, aligned on UTC; must divide a day (1, 5, 15, 60, 1440, ...). [env: ORDERBOOKS_SEGMENT_MINUTES] [default: 60]",
+        valueName: "minutes"))
+    var segmentMinutes: String?
+
+    @Option(name: .customLong("grace-seconds"), help: ArgumentHelp(
+        "A window is sealed once its end is this many seconds past, so a run still writing is not left out. [env: ORDERBOOKS_GRACE_SECONDS] [default: 60]",
+        valueName: "seconds"))
+    var graceSeconds: String?
+
+    @Option(name: .customLong("snap-interval"), help: ArgumentHelp(
+        "Seconds between snap runs (the timer's cadence): the slot length behind a manifest's coverage and gaps. [env: ORDERBOOKS_SNAP_INTERVAL] [default: 1]",
+        valueName: "seconds"))
+    var snapInterval: String?
+
+    @Flag(name: .customLong("flush"), help: "Also seal the window still open (before a shutdown or an uninstall); later snapshots of it go into another part.")
+    var flush = false
+
+    public init() {}
+
+    public func configuration(environment env: [String: String], command: [String]) throws -> SealConfiguration {
+        SealConfiguration(
+            dataDirectory: try common.dataDirectory(env),
+            segmentMinutes: try Setting.resolve(segmentMinutes, "ORDERBOOKS_SEGMENT_MINUTES", env, default: 60,
+                                                expected: "whole minutes that divide a day (1 to 1440)") { Int($0).flatMap { (1...1440).contains($0) && 1440 % $0 == 0 ? $0 : nil } },
+            graceSeconds: try Setting.resolve(graceSeconds, "ORDERBOOKS_GRACE_SECONDS", env, default: 60,
+                                              expected: "whole seconds between 0 and 86400") { Int($0).flatMap { (0...86_400).contains($0) ? $0 : nil } },
+            snapInterval: try Setting.resolve(snapInterval, "ORDERBOOKS_SNAP_INTERVAL", env, default: 1,
+                                              expected: "whole seconds between 1 and 3600") { Int($0).flatMap { (1...3600).contains($0) ? $0 : nil } },
+            flush: flush,
+            command: command)
     }
 }

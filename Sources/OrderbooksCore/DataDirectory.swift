@@ -1,8 +1,9 @@
 import Glibc
 
-/// The layout under the data directory (docs/OPERATIONS.md):
-/// `spool/` complete snapshot files, `tmp/` in-flight files, `cache/` the discovery cache,
-/// `state/` throttling state. Everything in `tmp/`, `cache/` and `state/` may be deleted.
+/// The layout under the data directory (docs/FORMAT.md):
+/// `spool/` complete snapshot files, `sealed/` segments and manifests, `quarantine/` damaged
+/// inputs, `tmp/` in-flight files, `cache/` the discovery cache, `state/` throttling state and
+/// locks. Everything in `tmp/`, `cache/` and `state/` may be deleted.
 public struct DataDirectory: Sendable {
     public var root: String
 
@@ -12,6 +13,8 @@ public struct DataDirectory: Sendable {
     public var temporary: String { root + "/tmp" }
     public var cache: String { root + "/cache" }
     public var state: String { root + "/state" }
+    public var sealed: String { root + "/sealed" }
+    public var quarantine: String { root + "/quarantine" }
 
     public var discoveryCacheFile: String { cache + "/discovery.json" }
     public var backoffFile: String { state + "/backoff.json" }
@@ -29,20 +32,43 @@ public struct DataDirectory: Sendable {
         "\(spool)/\(startedAt.compact)_\(collector)_\(runId)\(Self.snapshotSuffix)"
     }
 
+    /// Lists the names in a directory (no `.`, `..` or hidden names), sorted; nil if it cannot be read.
+    public static func names(in directory: String) -> [String]? {
+        guard let dir = opendir(directory) else { return nil }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if !name.hasPrefix(".") { names.append(name) }
+        }
+        return names.sorted()
+    }
+
     /// Removes in-flight files left by killed runs. Only files older than `age` seconds go, so a
     /// run still writing is never disturbed. Returns how many were removed.
     public func removeStaleTemporaryFiles(olderThan age: Int64, now: Timestamp) -> Int {
-        guard let dir = opendir(temporary) else { return 0 }
-        defer { closedir(dir) }
         var removed = 0
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            guard name.hasSuffix(DurableFile.temporarySuffix) else { continue }
+        for name in Self.names(in: temporary) ?? [] where name.hasSuffix(DurableFile.temporarySuffix) {
             let path = temporary + "/" + name
             var info = stat()
             guard lstat(path, &info) == 0, Int64(info.st_mtim.tv_sec) < now.seconds - age else { continue }
             if unlink(path) == 0 { removed += 1 }
         }
         return removed
+    }
+}
+
+/// What a snapshot file's name says: `<started>_<collector>_<run id>.jsonl.gz`.
+public struct SnapshotName: Sendable {
+    public var startedAt: Timestamp
+    public var collector: String
+    public var runId: String
+
+    public init?(_ name: String) {
+        guard name.hasSuffix(DataDirectory.snapshotSuffix) else { return nil }
+        let fields = name.dropLast(DataDirectory.snapshotSuffix.count).split(separator: "_", omittingEmptySubsequences: false)
+        guard fields.count == 3, let startedAt = Timestamp(compact: String(fields[0])),
+              !fields[1].isEmpty, fields[2].count == 16, fields[2].allSatisfy(\.isHexDigit) else { return nil }
+        (self.startedAt, collector, runId) = (startedAt, String(fields[1]), String(fields[2]))
     }
 }

@@ -26,7 +26,12 @@ public enum DurableFile {
     /// Publishes a new file at `path`. Fails if `path` exists: `link(2)` never replaces a name,
     /// so no finished file is ever overwritten or reopened.
     public static func create(_ bytes: [UInt8], at path: String, temporaryDirectory: String) throws(FileError) {
-        let temp = try writeTemporary(bytes, for: path, in: temporaryDirectory)
+        try publish(try writeTemporary(bytes, for: path, in: temporaryDirectory), at: path)
+    }
+
+    /// Gives the finished temporary file `temp` its final name `path` (never replacing one) and
+    /// makes the name durable. The temporary name is gone afterwards, whatever happens.
+    public static func publish(_ temp: String, at path: String) throws(FileError) {
         guard link(temp, path) == 0 else {
             let error = FileError("publish", path)
             unlink(temp)
@@ -82,35 +87,58 @@ public enum DurableFile {
     }
 
     private static func writeTemporary(_ bytes: [UInt8], for path: String, in directory: String) throws(FileError) -> String {
+        let (fd, temp) = try openTemporary(for: path, in: directory)
+        if let error = bytes.withUnsafeBytes({ buffer in writeAll(fd, buffer, path: temp) }) {
+            close(fd)
+            unlink(temp)
+            throw error
+        }
+        try finishTemporary(fd, temp)
+        return temp
+    }
+
+    /// A new temporary file in `directory` for what will be `path`, open for writing.
+    public static func openTemporary(for path: String, in directory: String) throws(FileError) -> (fd: Int32, path: String) {
         let base = path.split(separator: "/").last.map(String.init) ?? "file"
         let temp = "\(directory)/\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max))\(temporarySuffix)"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw FileError("create", temp) }
-        var failure: FileError? = nil
+        return (fd, temp)
+    }
+
+    /// Writes all of `buffer`; returns the error instead of throwing it, so it can be called
+    /// inside `withUnsafeBytes`, which only rethrows untyped errors.
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) -> FileError? {
         var offset = 0
-        bytes.withUnsafeBytes { buffer in
-            while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = FileError("write", temp)
-                    return
-                }
-                offset += n
+        while offset < buffer.count {
+            let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return FileError("write", path)
             }
+            offset += n
         }
-        if failure == nil, fsync(fd) != 0 { failure = FileError("fsync", temp) }
+        return nil
+    }
+
+    /// fsyncs and closes a temporary file; on failure it is removed.
+    public static func finishTemporary(_ fd: Int32, _ temp: String) throws(FileError) {
+        var failure: FileError? = nil
+        if fsync(fd) != 0 { failure = FileError("fsync", temp) }
         if close(fd) != 0, failure == nil { failure = FileError("close", temp) }
         if let failure {
             unlink(temp)
             throw failure
         }
-        return temp
     }
 
-    private static func syncDirectory(of path: String) throws(FileError) {
+    /// fsyncs the directory holding `path`, so a new, renamed or removed name in it is durable.
+    public static func syncDirectory(of path: String) throws(FileError) {
         let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let dir = directory.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : directory
+        try syncDirectory(directory.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : directory)
+    }
+
+    public static func syncDirectory(_ dir: String) throws(FileError) {
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError("open directory", dir) }
         defer { close(fd) }

@@ -2,7 +2,17 @@ import CZlib
 
 public struct GzipError: Error, Sendable, CustomStringConvertible {
     public var code: Int32
-    public var description: String { "zlib error \(code)" }
+    /// zlib's own words, when it gave some ("invalid block type", "incorrect header check").
+    public var message: String? = nil
+
+    public var description: String {
+        if let message { return message }
+        switch code {
+        case Z_BUF_ERROR: return "the gzip data ends in the middle of a member (truncated)"
+        case Z_DATA_ERROR: return "corrupt gzip data"
+        default: return "zlib error \(code)"
+        }
+    }
 }
 
 /// gzip through zlib. A whole snapshot fits in memory, so each file is one deflate call.
@@ -62,5 +72,66 @@ public enum Gzip {
         }
         guard code == Z_STREAM_END else { throw GzipError(code: code) }
         return output
+    }
+}
+
+/// Inflates a gzip stream fed in pieces, member after member, handing the output on as it comes:
+/// segments are checked this way without ever being held whole in memory.
+public final class GzipInflater {
+    // Heap-allocated: zlib keeps a pointer back to its z_stream and refuses one that moved.
+    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    private var chunk = [UInt8](repeating: 0, count: 128 * 1024)
+    /// Whether the last member seen is complete (false before any input).
+    private var memberComplete = false
+    private var sawInput = false
+    /// Compressed bytes consumed so far.
+    public private(set) var consumed: Int64 = 0
+
+    public init() {
+        stream.initialize(to: z_stream())
+        // 15 + 16: gzip members only (no raw zlib streams).
+        precondition(czlib_inflateInit2(stream, 15 + 16) == Z_OK, "zlib inflateInit2 failed")
+    }
+
+    deinit {
+        inflateEnd(stream)
+        stream.deallocate()
+    }
+
+    /// Inflates `input`, calling `output` with each piece of decompressed data.
+    public func feed(_ input: UnsafeRawBufferPointer, output: (UnsafeRawBufferPointer) -> Void) throws(GzipError) {
+        guard input.count > 0 else { return }
+        sawInput = true
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: Bytef.self))
+        stream.pointee.avail_in = uInt(input.count)
+        defer { consumed += Int64(input.count) - Int64(stream.pointee.avail_in) }
+        while stream.pointee.avail_in > 0 {
+            if memberComplete {
+                // Another member follows: start over on its header.
+                guard inflateReset(stream) == Z_OK else { throw GzipError(code: Z_STREAM_ERROR) }
+                memberComplete = false
+            }
+            let (code, produced) = chunk.withUnsafeMutableBufferPointer { out -> (Int32, Int) in
+                stream.pointee.next_out = out.baseAddress
+                stream.pointee.avail_out = uInt(out.count)
+                let code = inflate(stream, Z_NO_FLUSH)
+                return (code, out.count - Int(stream.pointee.avail_out))
+            }
+            if produced > 0 { chunk.withUnsafeBytes { output(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+            switch code {
+            case Z_STREAM_END: memberComplete = true
+            case Z_OK: continue
+            case Z_BUF_ERROR where produced == 0 && stream.pointee.avail_in == 0: return
+            default:
+                let message = stream.pointee.msg.map { "corrupt gzip data: " + String(cString: $0) }
+                throw GzipError(code: code, message: message)
+            }
+        }
+    }
+
+    /// Call when the input is over: an input that stops inside a member was truncated.
+    public func finish() throws(GzipError) {
+        guard sawInput else { throw GzipError(code: Z_BUF_ERROR, message: "empty file: no gzip data") }
+        guard memberComplete else { throw GzipError(code: Z_BUF_ERROR) }
     }
 }

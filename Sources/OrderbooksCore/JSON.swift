@@ -65,6 +65,15 @@ public enum JSON {
         try parse(Array(text.utf8))
     }
 
+    /// Validates a whole document that must be one object, and returns the members named in
+    /// `keys`, parsed. The others are only validated: a row's raw `book` is never built.
+    public static func objectMembers(_ bytes: [UInt8], _ keys: Set<String>) throws(JSONError) -> [String: JSONValue] {
+        var scanner = JSONScanner(bytes)
+        let members = try scanner.objectMembers(keys)
+        try scanner.expectEnd()
+        return members
+    }
+
     /// Appends `bytes[range]`, a valid JSON value, without insignificant whitespace. Strings,
     /// numbers, key order and escapes stay byte for byte as sent, and the result fits on one line.
     public static func appendMinified(_ bytes: [UInt8], _ range: Range<Int>, to out: inout [UInt8]) {
@@ -167,6 +176,23 @@ struct JSONScanner {
         default:
             return try scalar()
         }
+    }
+
+    mutating func objectMembers(_ keys: Set<String>) throws(JSONError) -> [String: JSONValue] {
+        guard try peek() == UInt8(ascii: "{") else { throw fail(.invalid, "expected an object") }
+        try enter()
+        position += 1
+        var found: [String: JSONValue] = [:]
+        if try !consume(UInt8(ascii: "}")) {
+            repeat {
+                let key = try string()
+                try expect(UInt8(ascii: ":"))
+                if keys.contains(key) { found[key] = try value() } else { try skipValue() }
+            } while try consume(UInt8(ascii: ","))
+            try expect(UInt8(ascii: "}"))
+        }
+        depth -= 1
+        return found
     }
 
     /// Validates and steps over one value.

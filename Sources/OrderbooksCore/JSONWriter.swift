@@ -2,11 +2,14 @@
 /// and raw server bytes can be spliced in untouched (JSONEncoder can do neither).
 public struct JSONObjectWriter: Sendable {
     public private(set) var bytes: [UInt8] = [UInt8(ascii: "{")]
+    /// One member per line (manifests, read by people too); rows stay on one line.
+    private let multiline: Bool
 
-    public init() {}
+    public init(multiline: Bool = false) { self.multiline = multiline }
 
     private mutating func key(_ name: String) {
         if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        if multiline { bytes.append(contentsOf: "\n  ".utf8) }
         JSONObjectWriter.appendString(name, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
     }
@@ -38,6 +41,12 @@ public struct JSONObjectWriter: Sendable {
         let m = micros.magnitude
         let frac = String(m % 1000)
         bytes.append(contentsOf: "\(sign)\(m / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)".utf8)
+    }
+
+    /// A number already in JSON form, such as `0.999722`.
+    public mutating func field(_ name: String, number text: String) {
+        key(name)
+        bytes.append(contentsOf: text.utf8)
     }
 
     public mutating func field(_ name: String, strings: [String]?) {
@@ -73,7 +82,7 @@ public struct JSONObjectWriter: Sendable {
     }
 
     /// The closed object.
-    public var finished: [UInt8] { bytes + [UInt8(ascii: "}")] }
+    public var finished: [UInt8] { bytes + (multiline ? Array("\n}".utf8) : [UInt8(ascii: "}")]) }
 
     /// The closed object followed by a newline: one JSONL row.
     public var line: [UInt8] { bytes + [UInt8(ascii: "}"), 0x0A] }

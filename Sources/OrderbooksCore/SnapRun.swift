@@ -1,23 +1,5 @@
 import Glibc
 
-/// Exit statuses of the tools (docs/OPERATIONS.md lists them).
-public enum ExitStatus: Int32, Sendable {
-    /// Every book of every open window was captured.
-    case complete = 0
-    /// Some books or markets are missing; what was captured is written.
-    case partial = 3
-    /// No book was captured; the failure rows are written.
-    case failed = 4
-    /// Skipped: the CLOB throttled us and its Retry-After has not passed.
-    case backoff = 5
-    /// A bad flag or argument.
-    case usage = 64
-    /// The snapshot could not be written (unwritable data directory, full disk).
-    case cannotWrite = 73
-    /// A bad environment variable or an unusable CA file.
-    case configuration = 78
-}
-
 /// What `snap` does once its configuration is settled.
 public struct SnapConfiguration: Sendable {
     public var dataDirectory: String

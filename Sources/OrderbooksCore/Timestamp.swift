@@ -35,6 +35,22 @@ public struct Timestamp: Comparable, Hashable, Sendable {
         return "\(pad(c.year, 4))\(pad(c.month, 2))\(pad(c.day, 2))T\(pad(c.hour, 2))\(pad(c.minute, 2))\(pad(c.second, 2)).\(pad(Int(millis), 3))Z"
     }
 
+    /// Parses `compact`'s form back (`20261121T193605.123Z`), or nil.
+    public init?(compact text: String) {
+        let b = Array(text.utf8)
+        guard b.count == 20, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "."), b[19] == UInt8(ascii: "Z") else { return nil }
+        var digits: [Int] = []
+        for (i, c) in b.enumerated() where ![8, 15, 19].contains(i) {
+            guard c >= 48, c <= 57 else { return nil }
+            digits.append(Int(c - 48))
+        }
+        func number(_ from: Int, _ count: Int) -> Int { digits[from..<(from + count)].reduce(0) { $0 * 10 + $1 } }
+        let (month, day, hour, minute, second) = (number(4, 2), number(6, 2), number(8, 2), number(10, 2), number(12, 2))
+        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        let civil = CivilTime(year: number(0, 4), month: month, day: day, hour: hour, minute: minute, second: second)
+        self.init(microseconds: civil.epochSeconds * 1_000_000 + Int64(number(14, 3)) * 1000)
+    }
+
     /// Parses the ISO-8601 forms Gamma sends: `2026-05-12T11:10:00Z`, `…00.025727Z`, `…+00:00`,
     /// and the space-separated `2026-05-12 11:10:00+00`. Returns nil for anything else.
     public static func parse(_ text: String) -> Timestamp? {

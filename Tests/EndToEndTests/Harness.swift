@@ -21,6 +21,12 @@ enum Paths {
         return parts.joined(separator: "/") + "/snap"
     }()
 
+    /// `seal`, found like `snap` (`ORDERBOOKS_SEAL_BIN`).
+    static let seal: String = {
+        if let bin = ProcessEnvironment.current["ORDERBOOKS_SEAL_BIN"], !bin.isEmpty { return bin }
+        return String(snap.dropLast("snap".count)) + "seal"
+    }()
+
     static let fake = packageRoot + "/Tests/FakePolymarket/fake_polymarket.py"
 }
 
@@ -63,6 +69,21 @@ func run(_ program: String, _ arguments: [String], env: [String: String] = [:]) 
 
 func runSnap(_ arguments: [String], env: [String: String] = [:]) async throws -> ProcessOutcome {
     try await run(Paths.snap, arguments, env: env)
+}
+
+func runSeal(_ arguments: [String], env: [String: String] = [:]) async throws -> ProcessOutcome {
+    try await run(Paths.seal, arguments, env: env)
+}
+
+/// Runs `program` and SIGKILLs it after `milliseconds` unless it finished by then.
+func runAndKill(_ program: String, _ arguments: [String], afterMilliseconds milliseconds: Int) async throws -> ProcessOutcome {
+    let result = try await Subprocess.run(.path(FilePath(program)), arguments: Arguments(arguments),
+                                          environment: .custom([Array("PATH=/usr/bin:/bin".utf8) + [0]]),
+                                          input: .none, output: .discarded, error: .string(limit: 1 << 20)) { execution in
+        try await Task.sleep(for: .milliseconds(milliseconds))
+        try? execution.send(signal: .kill)
+    }
+    return ProcessOutcome(status: result.terminationStatus, stdout: "", stderr: result.standardError)
 }
 
 /// The fake Polymarket of Tests/FakePolymarket, one per test, on loopback ports of its own.

@@ -9,17 +9,6 @@ private func setting(_ name: String, _ fallback: Int) -> Int {
     ProcessEnvironment.current[name].flatMap(Int.init) ?? fallback
 }
 
-/// Runs `program` and SIGKILLs it after `milliseconds` unless it finished by then.
-private func runAndKill(_ program: String, _ arguments: [String], afterMilliseconds milliseconds: Int) async throws -> ProcessOutcome {
-    let result = try await Subprocess.run(.path(FilePath(program)), arguments: Arguments(arguments),
-                                          environment: .custom([Array("PATH=/usr/bin:/bin".utf8) + [0]]),
-                                          input: .none, output: .discarded, error: .string(limit: 1 << 20)) { execution in
-        try await Task.sleep(for: .milliseconds(milliseconds))
-        try? execution.send(signal: .kill)
-    }
-    return ProcessOutcome(status: result.terminationStatus, stdout: "", stderr: result.standardError)
-}
-
 @Suite(.serialized) struct RobustnessTests {
     /// Issue acceptance: runs SIGKILLed at random moments leave only complete, valid files, and
     /// the next run cleans up after them.
@@ -101,6 +90,13 @@ private func runAndKill(_ program: String, _ arguments: [String], afterMilliseco
         }
         let version = try await runSnap(["--version"])
         #expect(version.exitCode == 0 && version.stdout == OrderbooksVersion.current + "\n")
+        let seal = try await runSeal(["run", "--help"])
+        for variable in ["ORDERBOOKS_DATA_DIR", "ORDERBOOKS_SEGMENT_MINUTES", "ORDERBOOKS_GRACE_SECONDS", "ORDERBOOKS_SNAP_INTERVAL", "--flush"] {
+            #expect(seal.stdout.contains(variable), "\(variable) missing from seal run --help")
+        }
+        let sealTop = try await runSeal(["--help"])
+        #expect(sealTop.stdout.contains("Exit status") && sealTop.stdout.contains("verify"))
+        #expect(try await runSeal(["--version"]).stdout == OrderbooksVersion.current + "\n")
     }
 
     @Test func usageAndConfigurationErrorsHaveTheirOwnStatus() async throws {
@@ -110,6 +106,8 @@ private func runAndKill(_ program: String, _ arguments: [String], afterMilliseco
         #expect(value.exitCode == 64 && value.stderr.contains("--series"))
         let env = try await runSnap([], env: ["ORDERBOOKS_TIMEOUT": "soon"])
         #expect(env.exitCode == 78 && env.stderr.contains("ORDERBOOKS_TIMEOUT='soon'"))
+        #expect(try await runSeal(["--segment-minutes", "7"]).exitCode == 64)
+        #expect(try await runSeal([], env: ["ORDERBOOKS_GRACE_SECONDS": "-1"]).exitCode == 78)
         let ca = try await runSnap(["--ca-file", "/nonexistent.pem"])
         #expect(ca.exitCode == 78 && ca.stderr.contains("/nonexistent.pem"))
     }

@@ -93,6 +93,6 @@ import Testing
     }
 
     @Test func hostNamesBecomeSafeCollectorIds() {
-        #expect(CommonOptions.sanitized("vps_1.example") == "vps-1.example")
+        #expect(SnapOptions.sanitized("vps_1.example") == "vps-1.example")
     }
 }

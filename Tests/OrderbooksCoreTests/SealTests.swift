@@ -1,0 +1,259 @@
+import Glibc
+import Testing
+@testable import OrderbooksCore
+
+/// A snapshot file as snap writes it: a few rows and the closing run row.
+private func snapshot(startedAt: Timestamp, collector: String = "c1", outcome: String = "complete", failures: [String] = [],
+                      books: Int = 2) -> (name: String, bytes: [UInt8]) {
+    let runId = String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(16)
+    var text: [UInt8] = []
+    func row(_ kind: String, _ fill: (inout JSONObjectWriter) -> Void) {
+        var o = JSONObjectWriter()
+        o.field("kind", kind)
+        o.field("schema", 1)
+        o.field("run_id", runId)
+        o.field("collector", collector)
+        o.field("received_at", Timestamp(microseconds: startedAt.microseconds + 5000).iso8601)
+        fill(&o)
+        text += o.line
+    }
+    for i in 0..<books {
+        row("book") {
+            $0.field("series", "5m")
+            $0.field("slug", "btc-updown-5m-1")
+            $0.field("token_id", "t\(i)")
+            $0.field("outcome", i == 0 ? "Up" : "Down")
+            let book = Array(#"{"bids":[{"price":"0.50","size":"1"}]}"#.utf8)
+            $0.field("book", raw: book, 0..<book.count)
+        }
+    }
+    for kind in failures {
+        row("failure") { $0.field("stage", "books"); $0.field("error_kind", kind) }
+    }
+    row("run") {
+        $0.field("started_at", startedAt.iso8601)
+        $0.field("outcome", outcome)
+    }
+    return ("\(startedAt.compact)_\(collector)_\(runId).jsonl.gz", try! Gzip.compress(text))
+}
+
+private struct SealFixture {
+    let scratch: String
+    var data: String { scratch + "/data" }
+
+    init() {
+        var template = Array("/tmp/orderbooks-sealunit-XXXXXX".utf8CString)
+        scratch = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        try! DurableFile.makeDirectories(data + "/spool")
+    }
+
+    func remove() { _ = system("rm -rf '\(scratch)'") }
+
+    @discardableResult
+    func add(_ file: (name: String, bytes: [UInt8])) -> String {
+        let path = data + "/spool/" + file.name
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o640)
+        _ = file.bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        return file.name
+    }
+
+    func seal(minutes: Int = 1, flush: Bool = false) -> OrderbooksCore.ExitStatus {
+        SealRun(configuration: SealConfiguration(dataDirectory: data, segmentMinutes: minutes, graceSeconds: 5, snapInterval: 1,
+                                                 flush: flush, command: ["seal"]), log: Log(environment: [:])).run()
+    }
+
+    func names(_ sub: String) -> [String] { DataDirectory.names(in: data + "/" + sub) ?? [] }
+
+    /// Every line of every segment, in order.
+    func sealedLines(_ window: SealWindow) throws -> [[UInt8]] {
+        var lines: [[UInt8]] = []
+        for name in names("sealed/" + window.dayDirectory) where window.part(ofFileNamed: name)?.isManifest == false {
+            _ = try GzipLines.read(data + "/sealed/" + window.dayDirectory + "/" + name) { lines.append($0) }
+        }
+        return lines
+    }
+
+    func manifest(_ window: SealWindow, part: Int) throws -> Manifest {
+        try Manifest(decoding: try DurableFile.read(data + "/sealed/" + window.dayDirectory + "/" + window.partName(part) + SealWindow.manifestSuffix) ?? [])
+    }
+}
+
+private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
+    try Gzip.decompress(file.bytes).split(separator: 0x0A).map(Array.init)
+}
+
+@Suite struct SealTests {
+    // Two hours ago, on a whole minute: long closed.
+    let base = Timestamp(seconds: (Timestamp.now().seconds - 7200) / 60 * 60)
+    func at(_ seconds: Double) -> Timestamp { Timestamp(microseconds: base.microseconds + Int64(seconds * 1_000_000)) }
+
+    @Test func sealsEachClosedWindowOnceInTimeOrderAndLeavesTheOpenOne() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        let files = (0..<90).map { snapshot(startedAt: at(Double($0))) }.shuffled()
+        for file in files { f.add(file) }
+        let open = f.add(snapshot(startedAt: Timestamp.now()))
+        #expect(f.seal() == .complete)
+        #expect(f.names("spool") == [open])
+        for (minute, range) in [(0, 0..<60), (1, 60..<90)] {
+            let window = SealWindow(containing: at(Double(minute * 60)), minutes: 1, collector: "c1")
+            let expected = try files.sorted { $0.name < $1.name }.filter { range.contains(Int(SnapshotName($0.name)!.startedAt.seconds - base.seconds)) }
+                .flatMap(lines)
+            #expect(try f.sealedLines(window) == expected)
+            let m = try f.manifest(window, part: 1)
+            #expect(m.sources.map(\.name) == m.sources.map(\.name).sorted() && m.sources.count == range.count)
+            #expect(m.files[0].rows == range.count * 3 && m.rowsByKind.filter { $0.value > 0 } == ["book": range.count * 2, "run": range.count])
+            #expect(SegmentCheck.problems(segmentPath: f.data + "/sealed/" + window.dayDirectory + "/" + m.files[0].name, manifest: m, dropCache: false).isEmpty)
+        }
+        // Nothing new: nothing happens.
+        #expect(f.seal() == .complete)
+        #expect(f.names("sealed/" + SealWindow(containing: base, minutes: 1, collector: "c1").dayDirectory).count == 4)
+        // --flush seals the open window too.
+        #expect(f.seal(flush: true) == .complete)
+        #expect(f.names("spool").isEmpty)
+    }
+
+    @Test func lateRowsGoToAnotherPartAndSealedFilesStayUntouched() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        let window = SealWindow(containing: base, minutes: 1, collector: "c1")
+        f.add(snapshot(startedAt: at(1)))
+        #expect(f.seal() == .complete)
+        let segment = f.data + "/sealed/" + window.dayDirectory + "/" + window.partName(1) + SealWindow.segmentSuffix
+        let before = try DurableFile.read(segment)
+        f.add(snapshot(startedAt: at(2)))
+        #expect(f.seal() == .complete)
+        #expect(try DurableFile.read(segment) == before)
+        #expect(try f.manifest(window, part: 2).sources.count == 1)
+        #expect(try f.sealedLines(window).count == 6)
+    }
+
+    @Test func coverageAndGapsFollowTheRuns() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        // Seconds 0-9 complete, 10-14 nothing, 15-17 failed (connect), 18 partial, 19 backoff, 20-59 complete.
+        for s in 0..<10 { f.add(snapshot(startedAt: at(Double(s) + 0.01))) }
+        for s in 15..<18 { f.add(snapshot(startedAt: at(Double(s) + 0.01), outcome: "failed", failures: ["connect"], books: 0)) }
+        f.add(snapshot(startedAt: at(18.01), outcome: "partial", failures: ["timeout"]))
+        f.add(snapshot(startedAt: at(19.01), outcome: "backoff", failures: ["backoff"], books: 0))
+        for s in 20..<60 { f.add(snapshot(startedAt: at(Double(s) + 0.01))) }
+        #expect(f.seal() == .complete)
+        let text = String(decoding: try DurableFile.read(f.data + "/sealed/" + SealWindow(containing: base, minutes: 1, collector: "c1").dayDirectory
+                                                          + "/" + SealWindow(containing: base, minutes: 1, collector: "c1").partName(1) + ".manifest.json") ?? [], as: UTF8.self)
+        let manifest = try JSON.parse(text)
+        #expect(manifest["slots_expected"] == .number("60") && manifest["slots_covered"] == .number("51") && manifest["slots_complete"] == .number("50"))
+        #expect(manifest["coverage"] == .number("0.850000"))
+        let gaps = manifest["gaps"]?.array ?? []
+        #expect(gaps.map { $0["reason"]?.string ?? "" } == ["no run", "connect", "backoff"])
+        #expect(gaps.map { $0["runs"] } == [.number("0"), .number("3"), .number("1")])
+        #expect(gaps.first?["start"]?.string == at(10).iso8601 && gaps.first?["end"]?.string == at(15).iso8601)
+        #expect(manifest["runs"] == .object([JSONMember(key: "complete", value: .number("50")), JSONMember(key: "partial", value: .number("1")),
+                                             JSONMember(key: "failed", value: .number("3")), JSONMember(key: "backoff", value: .number("1")),
+                                             JSONMember(key: "total", value: .number("55"))]))
+        let market = manifest["markets"]?.array?.first
+        #expect(market?["slug"]?.string == "btc-updown-5m-1" && market?["tokens"]?.array?.count == 2 && market?["books"] == .number("102"))
+    }
+
+    @Test func damagedFilesAreQuarantinedWithTheirReadableRowsSalvaged() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        let good = snapshot(startedAt: at(1))
+        f.add(good)
+        var truncated = snapshot(startedAt: at(2), books: 200)
+        truncated.bytes = Array(truncated.bytes.prefix(truncated.bytes.count / 2))
+        f.add(truncated)
+        let junk = snapshot(startedAt: at(3))
+        f.add((junk.name, try Gzip.compress(Array(try Gzip.decompress(junk.bytes).dropLast()) + Array("\n{oops\n".utf8))))
+        f.add((snapshot(startedAt: at(4)).name, Array("not gzip at all".utf8)))
+        f.add((snapshot(startedAt: at(5)).name, good.bytes + [0, 0, 0]))  // trailing garbage after the member
+        f.add(("README", Array("hello".utf8)))
+        #expect(f.seal() == .partial)
+        #expect(f.names("spool").isEmpty)
+        let window = SealWindow(containing: base, minutes: 1, collector: "c1")
+        let m = try f.manifest(window, part: 1)
+        #expect(m.sources.count == 1 && m.quarantined.count == 4)
+        #expect(m.quarantined.map { $0.rowsSalvaged } == [m.quarantined[0].rowsSalvaged, 3, 0, 3] && m.quarantined[0].rowsSalvaged > 0)
+        #expect(m.quarantined[0].reason.contains("truncated") && m.quarantined[1].reason.contains("line 4"))
+        #expect(f.names("quarantine").count == 10 && f.names("quarantine").contains("README.reason.json"))
+        #expect(try f.sealedLines(window).count == m.files[0].rows)
+        #expect(SegmentCheck.problems(segmentPath: f.data + "/sealed/" + window.dayDirectory + "/" + m.files[0].name, manifest: m, dropCache: false).isEmpty)
+    }
+
+    @Test func anInterruptedSealIsFinishedOrRedoneNeverDuplicated() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        let window = SealWindow(containing: base, minutes: 1, collector: "c1")
+        let files = (0..<20).map { snapshot(startedAt: at(Double($0))) }
+        for file in files { f.add(file) }
+        #expect(f.seal() == .complete)
+        let day = f.data + "/sealed/" + window.dayDirectory + "/"
+        let segment = try DurableFile.read(day + window.partName(1) + SealWindow.segmentSuffix)
+        let expected = try f.sealedLines(window)
+
+        // Killed after the manifest, before the spool was cleaned: the next run only cleans.
+        for file in files.prefix(7) { f.add(file) }
+        #expect(f.seal() == .complete)
+        #expect(f.names("spool").isEmpty && f.names("sealed/" + window.dayDirectory).count == 2)
+
+        // Killed between the segment and its manifest: the segment goes, the part is made again.
+        _ = unlink(day + window.partName(1) + SealWindow.manifestSuffix)
+        for file in files { f.add(file) }
+        #expect(f.seal() == .complete)
+        #expect(try DurableFile.read(day + window.partName(1) + SealWindow.segmentSuffix) == segment)
+        #expect(try f.sealedLines(window) == expected)
+
+        // A part that no longer matches its manifest keeps the files it claims.
+        let broken = day + window.partName(1) + SealWindow.segmentSuffix
+        chmod(broken, 0o644)
+        let fd = open(broken, O_WRONLY)
+        _ = pwrite(fd, [0x00], 1, 100)
+        close(fd)
+        f.add(files[0])
+        #expect(f.seal() == .checkFailed)
+        #expect(f.names("spool") == [files[0].name])
+    }
+}
+
+@Suite struct SealPartsTests {
+    @Test func namesRoundTrip() {
+        let t = Timestamp.parse("2026-11-21T19:59:39.359Z")!
+        #expect(Timestamp(compact: t.compact) == t)
+        #expect(Timestamp(compact: "20261321T195939.359Z") == nil)
+        let name = SnapshotName("20261121T195939.359Z_vps-1_3efe50f5ab12dbf5.jsonl.gz")
+        #expect(name?.collector == "vps-1" && name?.runId == "3efe50f5ab12dbf5" && name?.startedAt == t)
+        #expect(SnapshotName("20261121T195939.359Z_vps_1_3efe50f5ab12dbf5.jsonl.gz") == nil)
+        let window = SealWindow(containing: t, minutes: 60, collector: "vps-1")
+        #expect(window.baseName == "20261121T1900Z_60m_vps-1" && window.dayDirectory == "2026/11/21")
+        #expect(window.end == Timestamp.parse("2026-11-21T20:00:00Z"))
+        #expect(window.part(ofFileNamed: "20261121T1900Z_60m_vps-1_part12.manifest.json")! == (12, true))
+        #expect(window.part(ofFileNamed: "20261121T1900Z_60m_vps-1_part1.jsonl.gz")! == (1, false))
+        #expect(window.part(ofFileNamed: "20261121T1900Z_60m_vps-1_part01.jsonl.gz") == nil)
+        #expect(window.part(ofFileNamed: "20261121T1900Z_60m_vps-10_part1.jsonl.gz") == nil)
+    }
+
+    @Test func inflaterReadsMembersAndRejectsDamage() throws {
+        let a = try Gzip.compress(Array("one\n".utf8)), b = try Gzip.compress(Array("two\n".utf8))
+        func inflate(_ bytes: [UInt8], piece: Int) throws(GzipError) -> [UInt8] {
+            let inflater = GzipInflater()
+            var out: [UInt8] = []
+            var i = 0
+            while i < bytes.count {
+                let end = min(i + piece, bytes.count)
+                var failure: GzipError?
+                bytes[i..<end].withUnsafeBytes { buffer in
+                    do throws(GzipError) { try inflater.feed(buffer) { out += $0 } } catch { failure = error }
+                }
+                if let failure { throw failure }
+                i = end
+            }
+            try inflater.finish()
+            return out
+        }
+        for piece in [1, 3, 1000] { #expect(try inflate(a + b, piece: piece) == Array("one\ntwo\n".utf8)) }
+        #expect(throws: GzipError.self) { try inflate(Array((a + b).dropLast(3)), piece: 7) }
+        #expect(throws: GzipError.self) { try inflate(a + [0x1f], piece: 7) }
+        #expect(throws: GzipError.self) { try inflate(a + Array("junk".utf8), piece: 7) }
+        #expect(throws: GzipError.self) { try inflate([], piece: 7) }
+    }
+}
