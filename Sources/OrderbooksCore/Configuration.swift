@@ -7,6 +7,17 @@ public struct ConfigurationError: Error, CustomStringConvertible {
     public var description: String
 }
 
+/// Settles a tool's configuration; a `ConfigurationError` is logged and ends the process with
+/// status 78 (a `ValidationError` from a flag is left to ArgumentParser: status 64).
+public func settle<T>(_ log: Log, _ configure: () throws -> T) throws -> T {
+    do {
+        return try configure()
+    } catch let error as ConfigurationError {
+        log(.error, "configuration error: \(error)")
+        throw ExitCode(ExitStatus.configuration.rawValue)
+    }
+}
+
 /// Options every tool shares: where the data lives.
 public struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: ArgumentHelp(

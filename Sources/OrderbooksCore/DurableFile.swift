@@ -55,22 +55,37 @@ public enum DurableFile {
 
     /// Reads a whole file, or nil when it does not exist.
     public static func read(_ path: String) throws(FileError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw FileError("open", path)
-        }
-        defer { close(fd) }
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        do throws(FileError) {
+            try forEachChunk(path, size: 64 * 1024) { chunk in
+                result.append(contentsOf: chunk)
+                return nil
+            }
+        } catch {
+            if error.code == ENOENT && error.operation == "open" { return nil }
+            throw error
+        }
+        return result
+    }
+
+    /// Hands a file to `body` in chunks of `size` bytes (the last may be shorter), so files of any
+    /// size are read in bounded memory. `body` may stop the read by returning an error.
+    public static func forEachChunk(_ path: String, size: Int, dropCache: Bool = false,
+                                    _ body: (UnsafeRawBufferPointer) -> FileError?) throws(FileError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError("open", path) }
+        defer { close(fd) }
+        if dropCache { _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        var chunk = [UInt8](repeating: 0, count: size)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FileError("read", path)
             }
-            if n == 0 { return result }
-            result.append(contentsOf: chunk[0..<n])
+            if n == 0 { return }
+            if let error = chunk.withUnsafeBytes({ body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) { throw error }
         }
     }
 

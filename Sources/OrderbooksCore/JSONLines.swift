@@ -42,13 +42,20 @@ public struct RowFields {
         "error_kind", "started_at",
     ]
 
-    /// Reads one line; throws if it is not JSON, returns nil if it is JSON but not a row (not an
-    /// object with a string `kind`).
-    public static func read(_ line: [UInt8]) throws(JSONError) -> RowFields? {
-        guard line.first == UInt8(ascii: "{") else { return nil }
-        let members = try JSON.objectMembers(line, keys)
-        guard let kind = members["kind"]?.string else { return nil }
-        return RowFields(kind: kind, members: members)
+    /// Why a line is not a row.
+    public struct NotARow: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads one line: a row is a JSON object with a string `kind`.
+    public static func read(_ line: [UInt8]) -> Result<RowFields, NotARow> {
+        do throws(JSONError) {
+            let members = try JSON.objectMembers(line, keys)
+            guard let kind = members["kind"]?.string else { return .failure(NotARow(description: "not a row (no \"kind\")")) }
+            return .success(RowFields(kind: kind, members: members))
+        } catch {
+            return .failure(NotARow(description: "not a JSON object (\(error))"))
+        }
     }
 
     public subscript(key: String) -> String? { members[key]?.string }

@@ -11,15 +11,12 @@ public enum SegmentCheck {
         var lineNumber = 0
         func take(_ line: [UInt8]) {
             lineNumber += 1
-            do throws(JSONError) {
-                if let row = try RowFields.read(line) {
-                    rows += 1
-                    kinds[row.kind, default: 0] += 1
-                    return
-                }
-                badLines.append("line \(lineNumber) is not a row")
-            } catch {
-                badLines.append("line \(lineNumber) is not JSON (\(error))")
+            switch RowFields.read(line) {
+            case .success(let row):
+                rows += 1
+                kinds[row.kind, default: 0] += 1
+            case .failure(let problem):
+                badLines.append("line \(lineNumber) is \(problem)")
             }
         }
         let result: GzipLines.Result

@@ -25,18 +25,15 @@ struct SpoolSource {
         var rows = 0
         func take(_ line: [UInt8]) {
             lineNumber += 1
-            do throws(JSONError) {
-                if let row = try RowFields.read(line) {
-                    rows += 1
-                    lastKind = row.kind
-                    summary.add(row)
-                    return
-                }
-                if junk == nil { junk = (lineNumber, "not a row (no \"kind\")") }
-            } catch {
-                if junk == nil { junk = (lineNumber, "not JSON (\(error))") }
+            switch RowFields.read(line) {
+            case .success(let row):
+                rows += 1
+                lastKind = row.kind
+                summary.add(row)
+            case .failure(let problem):
+                if junk == nil { junk = (lineNumber, problem.description) }
+                junkLines += 1
             }
-            junkLines += 1
         }
         let result = try GzipLines.read(path, line: take)
         let unterminated = !result.unterminated.isEmpty
@@ -58,7 +55,7 @@ struct SpoolSource {
     func salvagedRows() throws(FileError) -> [UInt8] {
         var text: [UInt8] = []
         func keep(_ line: [UInt8]) {
-            guard (try? RowFields.read(line)) != nil else { return }
+            guard case .success = RowFields.read(line) else { return }
             text.append(contentsOf: line)
             text.append(0x0A)
         }
@@ -69,24 +66,10 @@ struct SpoolSource {
 
     /// Copies an intact file into the segment. Throws if its bytes are not the ones scanned.
     func copy(to writer: SegmentWriter) throws(FileError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError("open", path) }
-        defer { close(fd) }
         let digests = FileDigests()
-        var chunk = [UInt8](repeating: 0, count: GzipLines.chunkSize)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileError("read", path)
-            }
-            if n == 0 { break }
-            let failure = chunk.withUnsafeBytes { buffer in
-                let piece = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                digests.update(piece)
-                return writer.append(piece)
-            }
-            if let failure { throw failure }
+        try DurableFile.forEachChunk(path, size: GzipLines.chunkSize) { piece in
+            digests.update(piece)
+            return writer.append(piece)
         }
         guard digests.finish().sha256 == sha256 else { throw FileError("copy unchanged", path, code: ESTALE) }
     }

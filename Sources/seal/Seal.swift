@@ -10,7 +10,8 @@ struct Seal: ParsableCommand {
             Exit status: 0 done (or another seal is running, or nothing to seal); 3 sealed, but a damaged spool file \
             went to quarantine; 73 a segment could not be written (full disk, unwritable directory): its spool files \
             are kept; 74 a file could not be read, or a part did not read back as written: its spool files are kept; \
-            64 bad flag; 78 bad environment variable. seal verify: 0 all good, 1 a mismatch. Formats: docs/FORMAT.md.
+            64 bad flag; 78 bad environment variable. seal verify: 0 all good, 1 a mismatch. Formats: docs/FORMAT.md. \
+            `seal --flush` runs the default command; its options: seal run --help.
             """,
         version: OrderbooksVersion.current,
         subcommands: [Run.self, Verify.self],
@@ -30,13 +31,7 @@ struct Seal: ParsableCommand {
         func run() throws {
             let environment = ProcessEnvironment.current
             let log = Log(environment: environment)
-            let configuration: SealConfiguration
-            do {
-                configuration = try options.configuration(environment: environment, command: CommandLine.arguments)
-            } catch let error as ConfigurationError {
-                log(.error, "configuration error: \(error)")
-                throw ExitCode(ExitStatus.configuration.rawValue)
-            }
+            let configuration = try settle(log) { try options.configuration(environment: environment, command: CommandLine.arguments) }
             throw ExitCode(SealRun(configuration: configuration, log: log).run().rawValue)
         }
     }
@@ -54,13 +49,7 @@ struct Seal: ParsableCommand {
         func run() throws {
             let environment = ProcessEnvironment.current
             let log = Log(environment: environment)
-            let root: String
-            do {
-                root = try common.dataDirectory(environment)
-            } catch let error as ConfigurationError {
-                log(.error, "configuration error: \(error)")
-                throw ExitCode(ExitStatus.configuration.rawValue)
-            }
+            let root = try settle(log) { try common.dataDirectory(environment) }
             throw ExitCode(SealVerify(paths: paths.isEmpty ? [DataDirectory(root: root).sealed] : paths, log: log).run().rawValue)
         }
     }

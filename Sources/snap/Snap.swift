@@ -24,13 +24,7 @@ struct Snap: ParsableCommand {
     func run() throws {
         let environment = ProcessEnvironment.current
         let log = Log(environment: environment)
-        let configuration: SnapConfiguration
-        do {
-            configuration = try options.configuration(environment: environment)
-        } catch let error as ConfigurationError {
-            log(.error, "configuration error: \(error)")
-            throw ExitCode(ExitStatus.configuration.rawValue)
-        }
+        let configuration = try settle(log) { try options.configuration(environment: environment) }
         throw ExitCode(SnapRun(configuration: configuration, log: log).run().rawValue)
     }
 }

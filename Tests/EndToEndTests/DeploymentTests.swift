@@ -1,8 +1,8 @@
 import Testing
 @testable import OrderbooksCore
 
-/// The files that deploy snap: the systemd units must load and stay hardened, the cron line
-/// must be valid shell. (scripts/vps-sim-snap.sh runs them under a real systemd.)
+/// The files that deploy the tools: the systemd units must load and stay hardened, the cron
+/// lines must be valid shell. (scripts/vps-sim-snap.sh runs snap's under a real systemd.)
 @Suite struct DeploymentTests {
     @Test func unitsPassSystemdVerify() async throws {
         // verify needs the units' dependencies (sysinit.target, …) and an executable ExecStart;
@@ -14,32 +14,38 @@ import Testing
             mkdir -p "$root/etc/systemd/system" "$root/usr/lib/systemd" "$root/opt/orderbooks/bin"
             cp -a /lib/systemd/system "$root/usr/lib/systemd/"
             install -m 0755 /dev/null "$root/opt/orderbooks/bin/snap"
-            cp "$UNITS"/orderbooks-snap.service "$UNITS"/orderbooks-snap.timer "$root/etc/systemd/system/"
-            systemd-analyze verify --root="$root" orderbooks-snap.service orderbooks-snap.timer
+            install -m 0755 /dev/null "$root/opt/orderbooks/bin/seal"
+            cp "$UNITS"/orderbooks-*.service "$UNITS"/orderbooks-*.timer "$root/etc/systemd/system/"
+            systemd-analyze verify --root="$root" orderbooks-snap.service orderbooks-snap.timer orderbooks-seal.service orderbooks-seal.timer
             """
         let result = try await run("/bin/sh", ["-c", script], env: ["UNITS": Paths.packageRoot + "/systemd-timers"])
         #expect(result.exitCode == 0 && result.stderr.isEmpty, "\(result)")
     }
 
-    @Test func serviceExposureIsAtMostTwoAndAHalf() async throws {
+    @Test(arguments: ["snap", "seal"]) func serviceExposureIsAtMostTwoAndAHalf(tool: String) async throws {
         let result = try await run("/usr/bin/systemd-analyze", ["security", "--offline=true", "--no-pager",
-                                                                Paths.packageRoot + "/systemd-timers/orderbooks-snap.service"])
+                                                                Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service"])
         let score = result.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") }
             .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
         #expect(score != nil, "\(result)")
         #expect((score ?? 10) <= 2.5, "exposure \(score ?? -1)")
     }
 
-    @Test func cronLineIsValidShellAndRunsTheSameBinary() async throws {
+    @Test func cronLinesAreValidShellAndRunTheSameBinaries() async throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/cron/orderbooks") ?? [], as: UTF8.self)
         let jobs = text.split(separator: "\n").filter { $0.first == "*" || $0.first?.isNumber == true }
-        #expect(jobs.count == 1)
-        let fields = jobs[0].split(separator: " ", maxSplits: 6, omittingEmptySubsequences: true)
-        #expect(fields.count == 7 && fields[5] == "orderbooks", "an /etc/cron.d line names the user")
-        // cron turns an unescaped % into a newline and unescapes \%.
-        let command = String(fields[6]).replacing("\\%", with: "%")
-        #expect(command.contains("/opt/orderbooks/bin/snap") && command.contains("flock -n"))
-        let check = try await run("/bin/sh", ["-n", "-c", command])
-        #expect(check.exitCode == 0, "\(check)")
+        #expect(jobs.count == 2)
+        for (job, binary) in zip(jobs, ["/opt/orderbooks/bin/snap", "/opt/orderbooks/bin/seal"]) {
+            let fields = job.split(separator: " ", maxSplits: 6, omittingEmptySubsequences: true)
+            #expect(fields.count == 7 && fields[5] == "orderbooks", "an /etc/cron.d line names the user")
+            // cron turns an unescaped % into a newline and unescapes \%.
+            #expect(!String(fields[6]).replacing("\\%", with: "").contains("%"))
+            let command = String(fields[6]).replacing("\\%", with: "%")
+            #expect(command.contains(binary) && command.contains("timeout"))
+            let check = try await run("/bin/sh", ["-n", "-c", command])
+            #expect(check.exitCode == 0, "\(check)")
+        }
+        let schedule = jobs[1].split(separator: " ").prefix(5).joined(separator: " ")
+        #expect(schedule == "1-59/5 * * * *")
     }
 }
