@@ -215,7 +215,15 @@ public struct SealRun {
                                        previousParts: manifests.keys.sorted().map { window.partName($0) + SealWindow.segmentSuffix },
                                        command: config.command, createdAt: Timestamp.now())
         let manifestPath = day + "/" + name + SealWindow.manifestSuffix
-        do { try DurableFile.create(manifest.encoded(context), at: manifestPath, temporaryDirectory: directory.temporary) } catch { throw Failure.write(error) }
+        do {
+            try DurableFile.create(manifest.encoded(context), at: manifestPath, temporaryDirectory: directory.temporary)
+        } catch {
+            // Without its manifest the segment is an unfinished attempt: give its space back now
+            // (the next run would remove it anyway); the spool files are all still there.
+            unlink(segmentPath)
+            try? DurableFile.syncDirectory(day)
+            throw Failure.write(error)
+        }
 
         // Read both back before any input goes.
         let reread: Manifest
