@@ -4,7 +4,8 @@ public enum GzipLines {
     public struct Result: Sendable {
         public var bytes: Int64
         public var sha256: String
-        public var md5: String
+        /// nil unless asked for.
+        public var md5: String?
         /// Why inflating stopped early (corrupt or truncated data); the lines before it were read.
         public var gzipError: GzipError?
         /// Text after the last newline: a line that lacks its terminator (empty when none).
@@ -13,14 +14,12 @@ public enum GzipLines {
 
     static let chunkSize = 256 * 1024
 
-    /// `dropCache` first evicts the file's cached pages, so a check of what was just written
-    /// reads the disk rather than the page cache.
-    public static func read(_ path: String, dropCache: Bool = false, line: ([UInt8]) -> Void) throws(FileError) -> Result {
-        let digests = FileDigests()
+    public static func read(_ path: String, md5: Bool = false, line: ([UInt8]) -> Void) throws(FileError) -> Result {
+        let digests = FileDigests(md5: md5)
         let inflater = GzipInflater()
         var splitter = LineSplitter()
         var gzipError: GzipError? = nil
-        try DurableFile.forEachChunk(path, size: chunkSize, dropCache: dropCache) { piece in
+        try DurableFile.forEachChunk(path, size: chunkSize) { piece in
             digests.update(piece)
             guard gzipError == nil else { return nil }
             do throws(GzipError) {

@@ -336,6 +336,13 @@ struct JSONScanner {
         position += 1
         var hasEscapes = false
         while true {
+            // Plain ASCII runs are most of every row (prices, sizes, ids): step over them in a
+            // tight loop before looking at what ended the run.
+            position = bytes.withUnsafeBufferPointer { buffer in
+                var p = position
+                while p < buffer.count, case let c = buffer[p], c != 0x22, c != 0x5C, c >= 0x20, c < 0x80 { p += 1 }
+                return p
+            }
             guard position < bytes.count else { throw fail(.truncated, "input ends inside a string") }
             let c = bytes[position]
             switch c {

@@ -167,9 +167,9 @@ public struct SealRun {
         for (part, names) in claimed.sorted(by: { $0.key < $1.key }) {
             let manifest = manifests[part]!
             let name = window.partName(part)
-            let problems = SegmentCheck.problems(segmentPath: day + "/" + name + SealWindow.segmentSuffix, manifest: manifest, dropCache: true)
+            let problems = SegmentCheck.digestProblems(segmentPath: day + "/" + name + SealWindow.segmentSuffix, expected: manifest.files[0])
             guard problems.isEmpty else { throw Failure.check("\(name) fails its check (\(problems.joined(separator: "; ")))") }
-            totals.cleaned += try removeInputs(names, of: manifest, partName: name, totals: &totals)
+            totals.cleaned += try removeInputs(names, of: manifest, partName: name, checkContent: true, totals: &totals)
         }
         guard !fresh.isEmpty else { return }
 
@@ -215,8 +215,9 @@ public struct SealRun {
                                        previousParts: manifests.keys.sorted().map { window.partName($0) + SealWindow.segmentSuffix },
                                        command: config.command, createdAt: Timestamp.now())
         let manifestPath = day + "/" + name + SealWindow.manifestSuffix
+        let manifestBytes = manifest.encoded(context)
         do {
-            try DurableFile.create(manifest.encoded(context), at: manifestPath, temporaryDirectory: directory.temporary)
+            try DurableFile.create(manifestBytes, at: manifestPath, temporaryDirectory: directory.temporary)
         } catch {
             // Without its manifest the segment is an unfinished attempt: give its space back now
             // (the next run would remove it anyway); the spool files are all still there.
@@ -226,15 +227,14 @@ public struct SealRun {
         }
 
         // Read both back before any input goes.
-        let reread: Manifest
-        do { reread = try Manifest(decoding: try DurableFile.read(manifestPath) ?? []) } catch { throw Failure.check("\(manifestPath) does not read back: \(error)") }
-        guard reread.files == manifest.files, reread.sources == manifest.sources, reread.quarantined == manifest.quarantined else {
-            throw Failure.check("\(manifestPath) does not read back as written")
-        }
-        let problems = SegmentCheck.problems(segmentPath: segmentPath, manifest: reread, dropCache: true)
+        let reread: [UInt8]?
+        do { reread = try DurableFile.read(manifestPath) } catch { throw Failure.check("\(manifestPath) does not read back: \(error)") }
+        guard reread == manifestBytes else { throw Failure.check("\(manifestPath) does not read back as written") }
+        let problems = SegmentCheck.digestProblems(segmentPath: segmentPath, expected: file)
         guard problems.isEmpty else { throw Failure.check("\(name) fails its check right after sealing (\(problems.joined(separator: "; ")))") }
 
-        _ = try removeInputs(fresh.map(\.name), of: manifest, partName: name, totals: &totals)
+        // The spool files' bytes were checked against their scan while being copied.
+        _ = try removeInputs(fresh.map(\.name), of: manifest, partName: name, checkContent: false, totals: &totals)
         totals.parts += 1
         totals.rows += file.rows
         totals.files += fresh.count
@@ -245,12 +245,15 @@ public struct SealRun {
     }
 
     /// Deletes spool files the committed `manifest` holds, and moves its damaged ones to
-    /// quarantine. A file that is not the one sealed (another checksum) is quarantined instead.
-    private func removeInputs(_ names: [String], of manifest: Manifest, partName: String, totals: inout Totals) throws -> Int {
+    /// quarantine. With `checkContent` (finishing an interrupted run), a file that is not the one
+    /// sealed (another checksum) is quarantined instead.
+    private func removeInputs(_ names: [String], of manifest: Manifest, partName: String, checkContent: Bool, totals: inout Totals) throws -> Int {
+        let sources = Dictionary(manifest.sources.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let damagedFiles = Dictionary(manifest.quarantined.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var removed = 0
         for name in names {
             let path = directory.spool + "/" + name
-            if let damaged = manifest.quarantined.first(where: { $0.name == name }) {
+            if let damaged = damagedFiles[name] {
                 log(.warning, "seal: quarantined spool/\(name): \(damaged.reason); \(damaged.rowsSalvaged) rows salvaged into \(partName)")
                 if quarantine(name, reason: damaged.reason, bytes: damaged.bytes, sha256: damaged.sha256, rowsSalvaged: damaged.rowsSalvaged, part: partName) {
                     totals.quarantined += 1
@@ -258,14 +261,16 @@ public struct SealRun {
                 totals.worsen(.partial)
                 continue
             }
-            guard let source = manifest.sources.first(where: { $0.name == name }) else { continue }
-            let sha256: String
-            do { sha256 = Digest.sha256Hex(try DurableFile.read(path) ?? []) } catch { throw Failure.write(error) }
-            guard sha256 == source.sha256 else {
-                _ = quarantine(name, reason: "differs from the copy sealed in \(partName) (sha256 \(sha256), sealed \(source.sha256))",
-                               bytes: nil, sha256: sha256, rowsSalvaged: 0, part: nil)
-                totals.worsen(.partial)
-                continue
+            guard let source = sources[name] else { continue }
+            if checkContent {
+                let sha256: String
+                do { sha256 = try FileDigests.of(path, md5: false).sha256 } catch { throw Failure.write(error) }
+                guard sha256 == source.sha256 else {
+                    _ = quarantine(name, reason: "differs from the copy sealed in \(partName) (sha256 \(sha256), sealed \(source.sha256))",
+                                   bytes: nil, sha256: sha256, rowsSalvaged: 0, part: nil)
+                    totals.worsen(.partial)
+                    continue
+                }
             }
             guard unlink(path) == 0 || errno == ENOENT else { throw Failure.write(FileError("remove", path)) }
             removed += 1

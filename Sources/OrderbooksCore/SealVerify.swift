@@ -52,12 +52,12 @@ public struct SealVerify {
             var problems: [String]
             var detail = ""
             do {
-                let manifest = try Manifest(decoding: try DurableFile.read(manifestPath) ?? [])
+                let manifest = try Manifest(decoding: try DurableFile.read(manifestPath) ?? [], lists: false)
                 let expectedName = segmentPath.split(separator: "/").last.map(String.init) ?? ""
                 problems = manifest.files.first?.name == expectedName ? [] : ["the manifest names \(manifest.files.first?.name ?? "nothing"), not \(expectedName)"]
-                problems += SegmentCheck.problems(segmentPath: segmentPath, manifest: manifest, dropCache: false)
+                problems += SegmentCheck.problems(segmentPath: segmentPath, manifest: manifest)
                 let f = manifest.files[0]
-                detail = "\(f.rows) rows, \(f.bytes) bytes, \(manifest.sources.count) spool files, \(manifest.quarantined.count) quarantined"
+                detail = "\(f.rows) rows, \(f.bytes) bytes, sha256 \(f.sha256)"
             } catch {
                 problems = ["\(error)"]
             }

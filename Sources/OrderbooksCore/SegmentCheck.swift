@@ -1,9 +1,21 @@
-/// Re-reads a sealed part against its manifest: gzip integrity, every line a JSON row, and
-/// bytes, SHA-256, MD5, rows and rows by kind as the manifest says. `seal` runs it on every part
-/// it writes before deleting any input; `seal verify` runs it on demand.
+/// Re-reads a sealed part against its manifest. `seal` checks what it has just written by size,
+/// SHA-256 and MD5, read back from the disk: every byte it wrote came from spool files whose
+/// every line it had validated, so equal digests mean equal rows. `seal verify` also inflates
+/// the segment and reads every row, for damage that happened later or elsewhere.
 public enum SegmentCheck {
-    /// The problems found; empty when the part is intact.
-    public static func problems(segmentPath: String, manifest: Manifest, dropCache: Bool) -> [String] {
+    /// Size and digests only, read from the disk rather than the page cache. Empty when intact.
+    public static func digestProblems(segmentPath: String, expected: Manifest.DataFile) -> [String] {
+        do {
+            let found = try FileDigests.of(segmentPath, md5: true, dropCache: true)
+            return compare(found.bytes, found.sha256, found.md5, expected)
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    /// Everything: gzip integrity, every line a JSON row, and bytes, SHA-256, MD5, rows and rows
+    /// by kind as the manifest says. Empty when intact.
+    public static func problems(segmentPath: String, manifest: Manifest) -> [String] {
         guard let expected = manifest.files.first else { return ["the manifest names no data file"] }
         var rows = 0
         var kinds: [String: Int] = [:]
@@ -21,7 +33,7 @@ public enum SegmentCheck {
         }
         let result: GzipLines.Result
         do {
-            result = try GzipLines.read(segmentPath, dropCache: dropCache, line: take)
+            result = try GzipLines.read(segmentPath, md5: true, line: take)
         } catch {
             return ["\(error)"]
         }
@@ -29,14 +41,20 @@ public enum SegmentCheck {
         if let error = result.gzipError { problems.append("gzip: \(error)") }
         if !result.unterminated.isEmpty { problems.append("the last line has no newline") }
         if !badLines.isEmpty { problems.append(badLines.prefix(3).joined(separator: "; ") + (badLines.count > 3 ? "; \(badLines.count) bad lines" : "")) }
-        if result.bytes != expected.bytes { problems.append("size \(result.bytes) bytes, manifest says \(expected.bytes)") }
-        if result.sha256 != expected.sha256 { problems.append("sha256 \(result.sha256), manifest says \(expected.sha256)") }
-        if result.md5 != expected.md5 { problems.append("md5 \(result.md5), manifest says \(expected.md5)") }
+        problems += compare(result.bytes, result.sha256, result.md5, expected)
         if rows != expected.rows { problems.append("\(rows) rows, manifest says \(expected.rows)") }
         let listed = manifest.rowsByKind.filter { $0.value != 0 }
         if kinds != listed {
             problems.append("rows by kind \(kinds.sorted { $0.key < $1.key }), manifest says \(listed.sorted { $0.key < $1.key })")
         }
+        return problems
+    }
+
+    private static func compare(_ bytes: Int64, _ sha256: String, _ md5: String?, _ expected: Manifest.DataFile) -> [String] {
+        var problems: [String] = []
+        if bytes != expected.bytes { problems.append("size \(bytes) bytes, manifest says \(expected.bytes)") }
+        if sha256 != expected.sha256 { problems.append("sha256 \(sha256), manifest says \(expected.sha256)") }
+        if md5 != expected.md5 { problems.append("md5 \(md5 ?? "none"), manifest says \(expected.md5)") }
         return problems
     }
 }

@@ -29,7 +29,7 @@ final class SegmentWriter {
         try DurableFile.finishTemporary(fd, temporaryPath)
         try DurableFile.publish(temporaryPath, at: path)
         let (sha256, md5) = digests.finish()
-        return (digests.byteCount, sha256, md5)
+        return (digests.byteCount, sha256, md5!)
     }
 
     /// Drops an unfinished segment.

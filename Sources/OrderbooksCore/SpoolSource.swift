@@ -66,7 +66,7 @@ struct SpoolSource {
 
     /// Copies an intact file into the segment. Throws if its bytes are not the ones scanned.
     func copy(to writer: SegmentWriter) throws(FileError) {
-        let digests = FileDigests()
+        let digests = FileDigests(md5: false)
         try DurableFile.forEachChunk(path, size: GzipLines.chunkSize) { piece in
             digests.update(piece)
             return writer.append(piece)

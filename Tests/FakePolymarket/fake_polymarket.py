@@ -26,7 +26,7 @@ MAX_BODY = 16 << 20
 
 class Cfg:
     """Command-line settings; module level so the lru_caches below can read them."""
-    seed, lead, linger, period, verbose = 1, 30.0, 90.0, 2.0, False
+    seed, lead, linger, period, verbose, max_levels = 1, 30.0, 90.0, 2.0, False, 40
 
 
 def compact(obj) -> str:
@@ -260,7 +260,7 @@ def books_for(name: str, start: int, k: int) -> tuple:
     bb = max(tick, (mid - spread // 2) // tick * tick)
     ba = min(bb + spread, 1000 - tick)
     bb = min(bb, ba - tick)
-    nmax = 8 if pre else 40
+    nmax = 8 if pre else Cfg.max_levels
     up_bids = sorted(pick_levels(rng, tick, bb, tick, bb, rng.randint(1, nmax), tick))
     up_asks = sorted(pick_levels(rng, ba, 1000 - tick, tick, ba, rng.randint(1, nmax), 1000 - tick),
                      reverse=True)
@@ -881,11 +881,14 @@ def main():
     ap.add_argument("--book-period", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--verbose", action="store_true")
+    # Real books run to about 100 levels a side (24 bids and 74 asks in the reference's example);
+    # benchmarks of sizes and compression want that, the tests do not need it.
+    ap.add_argument("--max-levels", type=int, default=40, help="most price levels on a side of an open book")
     a = ap.parse_args()
     if a.book_period <= 0:
         ap.error("--book-period must be > 0")
-    Cfg.seed, Cfg.lead, Cfg.linger, Cfg.period, Cfg.verbose = (
-        a.seed, a.activation_lead, a.book_linger, a.book_period, a.verbose)
+    Cfg.seed, Cfg.lead, Cfg.linger, Cfg.period, Cfg.verbose, Cfg.max_levels = (
+        a.seed, a.activation_lead, a.book_linger, a.book_period, a.verbose, a.max_levels)
     self_check()
     state_dir = os.path.abspath(a.state_dir)
     os.makedirs(state_dir, exist_ok=True)

@@ -104,7 +104,7 @@ private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
             let m = try f.manifest(window, part: 1)
             #expect(m.sources.map(\.name) == m.sources.map(\.name).sorted() && m.sources.count == range.count)
             #expect(m.files[0].rows == range.count * 3 && m.rowsByKind.filter { $0.value > 0 } == ["book": range.count * 2, "run": range.count])
-            #expect(SegmentCheck.problems(segmentPath: f.data + "/sealed/" + window.dayDirectory + "/" + m.files[0].name, manifest: m, dropCache: false).isEmpty)
+            #expect(SegmentCheck.problems(segmentPath: f.data + "/sealed/" + window.dayDirectory + "/" + m.files[0].name, manifest: m).isEmpty)
         }
         // Nothing new: nothing happens.
         #expect(f.seal() == .complete)
@@ -177,7 +177,7 @@ private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
         #expect(m.quarantined[0].reason.contains("truncated") && m.quarantined[1].reason.contains("line 4"))
         #expect(f.names("quarantine").count == 10 && f.names("quarantine").contains("README.reason.json"))
         #expect(try f.sealedLines(window).count == m.files[0].rows)
-        #expect(SegmentCheck.problems(segmentPath: f.data + "/sealed/" + window.dayDirectory + "/" + m.files[0].name, manifest: m, dropCache: false).isEmpty)
+        #expect(SegmentCheck.problems(segmentPath: f.data + "/sealed/" + window.dayDirectory + "/" + m.files[0].name, manifest: m).isEmpty)
     }
 
     @Test func anInterruptedSealIsFinishedOrRedoneNeverDuplicated() throws {
