@@ -70,6 +70,21 @@ public struct JSONObjectWriter: Sendable {
         bytes.append(UInt8(ascii: "]"))
     }
 
+    /// An array of objects written one at a time, straight into this object: a manifest lists
+    /// thousands of files, and an array of writers would hold them all twice.
+    public mutating func field<Element>(_ name: String, each elements: [Element], _ write: (Element, inout JSONObjectWriter) -> Void) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (i, element) in elements.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            var o = JSONObjectWriter()
+            write(element, &o)
+            bytes.append(contentsOf: o.bytes)
+            bytes.append(UInt8(ascii: "}"))
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
     public mutating func field(_ name: String, object: JSONObjectWriter) {
         key(name)
         bytes.append(contentsOf: object.finished)
@@ -86,6 +101,12 @@ public struct JSONObjectWriter: Sendable {
 
     /// The closed object followed by a newline: one JSONL row.
     public var line: [UInt8] { bytes + [UInt8(ascii: "}"), 0x0A] }
+
+    /// `finished` plus a newline, without copying the bytes (the writer is used up).
+    public consuming func finishedLine() -> [UInt8] {
+        bytes.append(contentsOf: multiline ? Array("\n}\n".utf8) : [UInt8(ascii: "}"), 0x0A])
+        return bytes
+    }
 
     static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))

@@ -98,17 +98,14 @@ public struct Manifest: Sendable {
         m.field("slots_covered", context.coverage.slotsCovered)
         m.field("slots_complete", context.coverage.slotsComplete)
         m.field("coverage", number: context.coverage.ratioText)
-        m.field("gaps", objects: context.coverage.gaps.map { g in
-            var o = JSONObjectWriter()
+        m.field("gaps", each: context.coverage.gaps) { g, o in
             o.field("start", g.start.iso8601)
             o.field("end", g.end.iso8601)
             o.field("seconds", milliseconds: (g.end.microseconds - g.start.microseconds) / 1000)
             o.field("reason", g.reason)
             o.field("runs", g.runs)
-            return o
-        })
-        m.field("markets", objects: summary.markets.map { market in
-            var o = JSONObjectWriter()
+        }
+        m.field("markets", each: summary.markets) { market, o in
             o.field("slug", market.slug)
             o.field("series", market.series)
             o.field("condition_id", market.conditionId)
@@ -124,19 +121,15 @@ public struct Manifest: Sendable {
             o.field("failures", market.failures)
             o.field("first_received_at", market.firstReceivedAt?.iso8601)
             o.field("last_received_at", market.lastReceivedAt?.iso8601)
-            return o
-        })
-        m.field("sources", objects: sources.map { s in
-            var o = JSONObjectWriter()
+        }
+        m.field("sources", each: sources) { s, o in
             o.field("name", s.name)
             o.field("bytes", s.bytes)
             o.field("sha256", s.sha256)
             o.field("rows", s.rows)
             o.field("offset", s.offset)
-            return o
-        })
-        m.field("quarantined", objects: quarantined.map { q in
-            var o = JSONObjectWriter()
+        }
+        m.field("quarantined", each: quarantined) { q, o in
             o.field("name", q.name)
             o.field("bytes", q.bytes)
             o.field("sha256", q.sha256)
@@ -144,12 +137,11 @@ public struct Manifest: Sendable {
             o.field("rows_salvaged", q.rowsSalvaged)
             o.field("offset", q.offset)
             o.field("moved_to", "quarantine/" + q.name)
-            return o
-        })
+        }
         m.field("seal_version", OrderbooksVersion.current)
         m.field("command", strings: context.command)
         m.field("created_at", context.createdAt.iso8601)
-        return m.finished + [0x0A]
+        return m.finishedLine()
     }
 
     private static func counts(_ counts: [String: Int], known: [String]) -> JSONObjectWriter {

@@ -84,6 +84,8 @@ public struct SealRun {
                 if quarantine(name, reason: "not a snapshot file name", bytes: nil, sha256: nil, rowsSalvaged: 0, part: nil) {
                     totals.quarantined += 1
                     totals.worsen(.partial)
+                } else {
+                    totals.worsen(.cannotWrite)
                 }
                 continue
             }
@@ -227,9 +229,18 @@ public struct SealRun {
         }
 
         // Read both back before any input goes.
-        let reread: [UInt8]?
-        do { reread = try DurableFile.read(manifestPath) } catch { throw Failure.check("\(manifestPath) does not read back: \(error)") }
-        guard reread == manifestBytes else { throw Failure.check("\(manifestPath) does not read back as written") }
+        var offset = 0
+        var same = true
+        do {
+            try DurableFile.forEachChunk(manifestPath, size: GzipLines.chunkSize) { chunk in
+                same = same && offset + chunk.count <= manifestBytes.count && manifestBytes[offset..<(offset + chunk.count)].elementsEqual(chunk)
+                offset += chunk.count
+                return nil
+            }
+        } catch {
+            throw Failure.check("\(manifestPath) does not read back: \(error)")
+        }
+        guard same, offset == manifestBytes.count else { throw Failure.check("\(manifestPath) does not read back as written") }
         let problems = SegmentCheck.digestProblems(segmentPath: segmentPath, expected: file)
         guard problems.isEmpty else { throw Failure.check("\(name) fails its check right after sealing (\(problems.joined(separator: "; ")))") }
 
@@ -255,10 +266,14 @@ public struct SealRun {
             let path = directory.spool + "/" + name
             if let damaged = damagedFiles[name] {
                 log(.warning, "seal: quarantined spool/\(name): \(damaged.reason); \(damaged.rowsSalvaged) rows salvaged into \(partName)")
+                // If the move fails, the file stays in the spool, named by the manifest: the next
+                // run moves it.
                 if quarantine(name, reason: damaged.reason, bytes: damaged.bytes, sha256: damaged.sha256, rowsSalvaged: damaged.rowsSalvaged, part: partName) {
                     totals.quarantined += 1
+                    totals.worsen(.partial)
+                } else {
+                    totals.worsen(.cannotWrite)
                 }
-                totals.worsen(.partial)
                 continue
             }
             guard let source = sources[name] else { continue }

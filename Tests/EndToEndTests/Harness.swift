@@ -76,11 +76,11 @@ func runSeal(_ arguments: [String], env: [String: String] = [:]) async throws ->
 }
 
 /// Runs `program` and SIGKILLs it after `milliseconds` unless it finished by then.
-func runAndKill(_ program: String, _ arguments: [String], afterMilliseconds milliseconds: Int) async throws -> ProcessOutcome {
+func runAndKill(_ program: String, _ arguments: [String], after delay: Duration) async throws -> ProcessOutcome {
     let result = try await Subprocess.run(.path(FilePath(program)), arguments: Arguments(arguments),
                                           environment: .custom([Array("PATH=/usr/bin:/bin".utf8) + [0]]),
                                           input: .none, output: .discarded, error: .string(limit: 1 << 20)) { execution in
-        try await Task.sleep(for: .milliseconds(milliseconds))
+        try await Task.sleep(for: delay)
         try? execution.send(signal: .kill)
     }
     return ProcessOutcome(status: result.terminationStatus, stdout: "", stderr: result.standardError)

@@ -30,7 +30,7 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                     try await Task.sleep(for: .microseconds(1_000_000 - now.microseconds % 1_000_000))
                     let args = fake.arguments(dataDirectory: data.root, tls: false) + ["--collector-id", "soak"]
                     if Int.random(in: 0..<10) == 0 {
-                        let outcome = try await runAndKill(Paths.snap, args, afterMilliseconds: Int.random(in: 0...40))
+                        let outcome = try await runAndKill(Paths.snap, args, after: .milliseconds(Int.random(in: 0...40)))
                         if outcome.exitCode == nil { killed += 1 }
                     } else {
                         let outcome = try await runSnap(args)
@@ -53,7 +53,7 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                     try await Task.sleep(for: .microseconds(min(next, max(0, deadline * 1_000_000 - now.microseconds))))
                     guard Timestamp.now().seconds < deadline else { break }
                     if Bool.random() {
-                        let outcome = try await runAndKill(Paths.seal, sealArgs, afterMilliseconds: Int.random(in: 0...50))
+                        let outcome = try await runAndKill(Paths.seal, sealArgs, after: .milliseconds(Int.random(in: 0...50)))
                         if outcome.exitCode == nil { killed += 1 }
                         #expect(outcome.exitCode == nil || outcome.exitCode == 0, "\(outcome)")
                     } else {

@@ -25,7 +25,7 @@ private func setting(_ name: String, _ fallback: Int) -> Int {
                 try fake.fault("clob", "delay", #""ms":\#(Int.random(in: 0...120))"#)
                 var args = fake.arguments(dataDirectory: data.root, tls: i % 2 == 0)
                 if Bool.random() { args += ["--discovery-ttl", "0"] }
-                let outcome = try await runAndKill(Paths.snap, args, afterMilliseconds: Int.random(in: 0...300))
+                let outcome = try await runAndKill(Paths.snap, args, after: .milliseconds(Int.random(in: 0...300)))
                 if case .signaled = outcome.status {
                     killed += 1
                 } else {

@@ -3,7 +3,7 @@ import Testing
 @testable import OrderbooksCore
 
 /// How many seal cycles the kill test makes: short in CI, long from scripts/soak.
-private let killCycles = ProcessEnvironment.current["ORDERBOOKS_SEAL_KILL_CYCLES"].flatMap(Int.init) ?? 6
+private let killCycles = ProcessEnvironment.current["ORDERBOOKS_SEAL_KILL_CYCLES"].flatMap(Int.init) ?? 20
 
 extension DataDir {
     /// Every line of every sealed segment, and the manifests, checked against each other by
@@ -60,16 +60,23 @@ private func snapRuns(_ fake: FakePolymarket, _ data: DataDir, count: Int) async
             defer { data.remove() }
             var expected: [String] = []
             var kills = 0
+            // Kill moments are drawn from [0, reach): reach shrinks when runs finish first and
+            // grows when they are killed, so kills keep landing inside runs however fast they are.
+            var reach = 20_000
             for _ in 0..<killCycles {
                 try await snapRuns(fake, data, count: Int.random(in: 5...25))
                 let spool = try data.spoolLines()
                 expected += spool.keys.sorted().flatMap { spool[$0]! }
                 // A few deliberate kills, then one run allowed to finish.
                 while true {
-                    let delay = Int.random(in: 0...60)
                     let outcome = try await runAndKill(Paths.seal, ["--data-dir", data.root, "--flush", "--segment-minutes", "1"],
-                                                       afterMilliseconds: delay)
-                    if outcome.exitCode == nil { kills += 1 }
+                                                       after: .microseconds(Int.random(in: 0..<reach)))
+                    if outcome.exitCode == nil {
+                        kills += 1
+                        reach = min(200_000, reach * 5 / 4)
+                    } else {
+                        reach = max(1000, reach * 3 / 4)
+                    }
                     if outcome.exitCode == 0 && data.files("spool").isEmpty { break }
                     #expect(outcome.exitCode == nil || outcome.exitCode == 0, "\(outcome)")
                 }
