@@ -89,12 +89,17 @@ public enum DurableFile {
         }
     }
 
-    /// Creates `path` and its missing parents with the given mode.
+    /// Creates `path` and its missing parents with the given mode. Each new directory's entry is
+    /// fsynced in its parent, so files published inside it survive a power cut with it.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o750) throws(FileError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             prefix += "/" + component
-            if mkdir(prefix, mode) != 0 && errno != EEXIST { throw FileError("create directory", prefix) }
+            if mkdir(prefix, mode) == 0 {
+                try syncDirectory(of: prefix)
+            } else if errno != EEXIST {
+                throw FileError("create directory", prefix)
+            }
         }
         var info = stat()
         guard stat(path, &info) == 0 else { throw FileError("create directory", path) }

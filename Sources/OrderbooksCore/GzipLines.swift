@@ -10,29 +10,38 @@ public enum GzipLines {
         public var gzipError: GzipError?
         /// Text after the last newline: a line that lacks its terminator (empty when none).
         public var unterminated: [UInt8]
+        /// Why reading stopped early (the file could not be opened or read); the size and
+        /// digests are then those of the bytes read.
+        public var readError: FileError?
     }
 
     static let chunkSize = 256 * 1024
 
-    public static func read(_ path: String, md5: Bool = false, line: ([UInt8]) -> Void) throws(FileError) -> Result {
+    public static func read(_ path: String, md5: Bool = false, line: ([UInt8]) -> Void) -> Result {
         let digests = FileDigests(md5: md5)
         let inflater = GzipInflater()
         var splitter = LineSplitter()
         var gzipError: GzipError? = nil
-        try DurableFile.forEachChunk(path, size: chunkSize) { piece in
-            digests.update(piece)
-            guard gzipError == nil else { return nil }
-            do throws(GzipError) {
-                try inflater.feed(piece) { splitter.feed($0, line) }
-            } catch {
-                gzipError = error
+        var readError: FileError? = nil
+        do throws(FileError) {
+            try DurableFile.forEachChunk(path, size: chunkSize) { piece in
+                digests.update(piece)
+                guard gzipError == nil else { return nil }
+                do throws(GzipError) {
+                    try inflater.feed(piece) { splitter.feed($0, line) }
+                } catch {
+                    gzipError = error
+                }
+                return nil
             }
-            return nil
+        } catch {
+            readError = error
         }
-        if gzipError == nil {
+        if gzipError == nil && readError == nil {
             do throws(GzipError) { try inflater.finish() } catch { gzipError = error }
         }
         let (sha256, md5) = digests.finish()
-        return Result(bytes: digests.byteCount, sha256: sha256, md5: md5, gzipError: gzipError, unterminated: splitter.remainder)
+        return Result(bytes: digests.byteCount, sha256: sha256, md5: md5, gzipError: gzipError, unterminated: splitter.remainder,
+                      readError: readError)
     }
 }

@@ -37,7 +37,7 @@ public struct SealRun {
 
         var status: ExitStatus {
             switch self {
-            case .write(let error): error.operation.hasPrefix("read") || error.operation.hasPrefix("open") ? .checkFailed : .cannotWrite
+            case .write(let error): ["open", "read", "read the same rows twice from", "copy unchanged"].contains(error.operation) ? .checkFailed : .cannotWrite
             case .check: .checkFailed
             }
         }
@@ -78,7 +78,11 @@ public struct SealRun {
         var totals = Totals()
         var windows: [SealWindow: [(name: String, startedAt: Timestamp)]] = [:]
         var pending = 0
-        for name in DataDirectory.names(in: directory.spool) ?? [] {
+        guard let spoolNames = DataDirectory.names(in: directory.spool) else {
+            log(.error, "seal: cannot list \(directory.spool): \(String(cString: strerror(errno)))")
+            return .checkFailed
+        }
+        for name in spoolNames {
             guard let parsed = SnapshotName(name) else {
                 // Not snap's: it cannot be placed in a window, but it is kept and said.
                 if quarantine(name, reason: "not a snapshot file name", bytes: nil, sha256: nil, rowsSalvaged: 0, part: nil) {
@@ -126,57 +130,68 @@ public struct SealRun {
         let day = directory.sealed + "/" + window.dayDirectory
         do { try DurableFile.makeDirectories(day) } catch { throw Failure.write(error) }
 
-        // What earlier runs sealed of this window.
-        var manifests: [Int: Manifest] = [:]
-        var segments: Set<Int> = []
-        for name in DataDirectory.names(in: day) ?? [] {
-            guard let (part, isManifest) = window.part(ofFileNamed: name) else { continue }
-            guard isManifest else {
-                segments.insert(part)
+        // What earlier runs sealed of this window, or of a window of another length that
+        // overlaps it (after a change of --segment-minutes): their manifests say which spool
+        // files are already sealed.
+        guard let dayNames = DataDirectory.names(in: day) else { throw Failure.check("cannot list \(day): \(String(cString: strerror(errno)))") }
+        var manifests: [String: Manifest] = [:]
+        var segments: [String] = []
+        var ownParts: [Int] = []
+        for name in dayNames {
+            guard let parsed = SealWindow.parse(partFileName: name), parsed.window.overlaps(window) else { continue }
+            let base = parsed.window.partName(parsed.part)
+            guard parsed.isManifest else {
+                segments.append(base)
                 continue
             }
             let path = day + "/" + name
             do {
-                manifests[part] = try Manifest(decoding: try DurableFile.read(path) ?? [])
+                manifests[base] = try Manifest(decoding: try DurableFile.read(path) ?? [])
             } catch {
                 throw Failure.check("cannot read \(path): \(error)")
             }
+            if parsed.window == window { ownParts.append(parsed.part) }
         }
         // A segment without its manifest: a run was killed between the two; its inputs are all
         // still in the spool, so it goes and the part is made again.
-        for part in segments where manifests[part] == nil {
-            let path = day + "/" + window.partName(part) + SealWindow.segmentSuffix
+        for base in segments where manifests[base] == nil {
+            let path = day + "/" + base + SealWindow.segmentSuffix
             guard unlink(path) == 0 else { throw Failure.write(FileError("remove unfinished segment", path)) }
-            log(.warning, "seal: removed \(window.partName(part))\(SealWindow.segmentSuffix), left without a manifest by an interrupted seal")
+            log(.warning, "seal: removed \(base)\(SealWindow.segmentSuffix), left without a manifest by an interrupted seal")
             do { try DurableFile.syncDirectory(day) } catch { throw Failure.write(error) }
         }
 
-        // Spool files an existing manifest already names: their part is sealed, only the
-        // clean-up was cut short.
-        var sealedIn: [String: Int] = [:]
-        for (part, manifest) in manifests {
-            for name in manifest.sources.map(\.name) + manifest.quarantined.map(\.name) { sealedIn[name] = part }
+        // Spool files a manifest already names with the same SHA-256: their part is sealed, only
+        // the clean-up was cut short. A file under a sealed name but with other bytes is new.
+        var listings: [String: [(base: String, sha256: String)]] = [:]
+        for (base, manifest) in manifests {
+            for source in manifest.sources { listings[source.name, default: []].append((base, source.sha256)) }
+            for damaged in manifest.quarantined { listings[damaged.name, default: []].append((base, damaged.sha256)) }
         }
-        var claimed: [Int: [String]] = [:]
+        var claimed: [String: [String]] = [:]
         var fresh: [(name: String, startedAt: Timestamp)] = []
         for file in files {
-            if let part = sealedIn[file.name] {
-                claimed[part, default: []].append(file.name)
-            } else {
-                fresh.append(file)
+            if let listed = listings[file.name] {
+                let sha256: String
+                do { sha256 = try FileDigests.of(directory.spool + "/" + file.name, md5: false).sha256 } catch { throw Failure.check("\(error)") }
+                if let match = listed.first(where: { $0.sha256 == sha256 }) {
+                    claimed[match.base, default: []].append(file.name)
+                    continue
+                }
+                log(.warning, "seal: spool/\(file.name) differs from the file of that name sealed in \(listed.map(\.base).joined(separator: ", ")); it is sealed again as a new file")
             }
+            fresh.append(file)
         }
-        for (part, names) in claimed.sorted(by: { $0.key < $1.key }) {
-            let manifest = manifests[part]!
-            let name = window.partName(part)
-            let problems = SegmentCheck.digestProblems(segmentPath: day + "/" + name + SealWindow.segmentSuffix, expected: manifest.files[0])
-            guard problems.isEmpty else { throw Failure.check("\(name) fails its check (\(problems.joined(separator: "; ")))") }
-            totals.cleaned += try removeInputs(names, of: manifest, partName: name, checkContent: true, totals: &totals)
+        for (base, names) in claimed.sorted(by: { $0.key < $1.key }) {
+            let manifest = manifests[base]!
+            let problems = SegmentCheck.digestProblems(segmentPath: day + "/" + base + SealWindow.segmentSuffix, expected: manifest.files[0])
+            guard problems.isEmpty else { throw Failure.check("\(base) fails its check (\(problems.joined(separator: "; ")))") }
+            totals.cleaned += try removeInputs(names, of: manifest, partName: base, totals: &totals)
         }
         guard !fresh.isEmpty else { return }
 
         // A new part.
-        let part = (manifests.keys.max() ?? 0) + 1
+        let part = (ownParts.max() ?? 0) + 1
         let name = window.partName(part)
         let segmentPath = day + "/" + name + SealWindow.segmentSuffix
         var summary = SegmentSummary()
@@ -187,23 +202,24 @@ public struct SealRun {
             let writer = try SegmentWriter(for: segmentPath, temporaryDirectory: directory.temporary)
             var rows = 0
             for input in fresh {
-                let source = try SpoolSource(name: input.name, path: directory.spool + "/" + input.name, startedAt: input.startedAt, into: &summary)
+                let source = SpoolSource(name: input.name, path: directory.spool + "/" + input.name, startedAt: input.startedAt, into: &summary)
                 let offset = writer.offset
                 rows += source.rows
                 if let damage = source.damage {
-                    let salvaged = try source.salvagedRows()
-                    if !salvaged.isEmpty {
-                        let member: [UInt8]
-                        do { member = try Gzip.compress(salvaged) } catch { throw FileError("compress salvaged rows of", input.name, code: EIO) }
-                        if let failure = member.withUnsafeBytes({ writer.append($0) }) { throw failure }
+                    let salvaged = source.salvagedRows()
+                    guard salvaged.rows == source.rows else {
+                        throw FileError("read the same rows twice from", input.name, code: EIO)
                     }
+                    if salvaged.rows > 0 { try writer.appendMember(salvaged.text, of: input.name) }
                     quarantined.append(Manifest.Quarantined(name: input.name, bytes: source.bytes, sha256: source.sha256, reason: damage,
-                                                            rowsSalvaged: source.rows, offset: salvaged.isEmpty ? nil : offset))
+                                                            rowsSalvaged: source.rows, offset: salvaged.rows > 0 ? offset : nil))
                 } else {
                     try source.copy(to: writer)
                     sources.append(Manifest.Source(name: input.name, bytes: source.bytes, sha256: source.sha256, rows: source.rows, offset: offset))
                 }
             }
+            // Nothing readable at all: still a valid (empty) gzip file, so the part verifies.
+            if writer.offset == 0 { try writer.appendMember([], of: "an empty segment") }
             let written = try writer.publish(at: segmentPath)
             file = Manifest.DataFile(name: name + SealWindow.segmentSuffix, bytes: written.bytes, sha256: written.sha256, md5: written.md5, rows: rows)
         } catch {
@@ -214,7 +230,7 @@ public struct SealRun {
         let manifest = Manifest(window: window, part: part, file: file, rowsByKind: summary.rowsByKind, sources: sources, quarantined: quarantined)
         let coverage = summary.coverage(from: window.start, until: until, interval: config.snapInterval)
         let context = Manifest.Context(summary: summary, coverage: coverage, coverageUntil: until, snapInterval: config.snapInterval,
-                                       previousParts: manifests.keys.sorted().map { window.partName($0) + SealWindow.segmentSuffix },
+                                       previousParts: ownParts.sorted().map { window.partName($0) + SealWindow.segmentSuffix },
                                        command: config.command, createdAt: Timestamp.now())
         let manifestPath = day + "/" + name + SealWindow.manifestSuffix
         let manifestBytes = manifest.encoded(context)
@@ -222,9 +238,12 @@ public struct SealRun {
             try DurableFile.create(manifestBytes, at: manifestPath, temporaryDirectory: directory.temporary)
         } catch {
             // Without its manifest the segment is an unfinished attempt: give its space back now
-            // (the next run would remove it anyway); the spool files are all still there.
-            unlink(segmentPath)
-            try? DurableFile.syncDirectory(day)
+            // (the next run would remove it anyway); the spool files are all still there. If the
+            // manifest got its name after all (a failed directory fsync), both stay.
+            if access(manifestPath, F_OK) != 0 {
+                unlink(segmentPath)
+                try? DurableFile.syncDirectory(day)
+            }
             throw Failure.write(error)
         }
 
@@ -244,8 +263,7 @@ public struct SealRun {
         let problems = SegmentCheck.digestProblems(segmentPath: segmentPath, expected: file)
         guard problems.isEmpty else { throw Failure.check("\(name) fails its check right after sealing (\(problems.joined(separator: "; ")))") }
 
-        // The spool files' bytes were checked against their scan while being copied.
-        _ = try removeInputs(fresh.map(\.name), of: manifest, partName: name, checkContent: false, totals: &totals)
+        _ = try removeInputs(fresh.map(\.name), of: manifest, partName: name, totals: &totals)
         totals.parts += 1
         totals.rows += file.rows
         totals.files += fresh.count
@@ -256,10 +274,8 @@ public struct SealRun {
     }
 
     /// Deletes spool files the committed `manifest` holds, and moves its damaged ones to
-    /// quarantine. With `checkContent` (finishing an interrupted run), a file that is not the one
-    /// sealed (another checksum) is quarantined instead.
-    private func removeInputs(_ names: [String], of manifest: Manifest, partName: String, checkContent: Bool, totals: inout Totals) throws -> Int {
-        let sources = Dictionary(manifest.sources.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    /// quarantine.
+    private func removeInputs(_ names: [String], of manifest: Manifest, partName: String, totals: inout Totals) throws -> Int {
         let damagedFiles = Dictionary(manifest.quarantined.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var removed = 0
         for name in names {
@@ -275,17 +291,6 @@ public struct SealRun {
                     totals.worsen(.cannotWrite)
                 }
                 continue
-            }
-            guard let source = sources[name] else { continue }
-            if checkContent {
-                let sha256: String
-                do { sha256 = try FileDigests.of(path, md5: false).sha256 } catch { throw Failure.write(error) }
-                guard sha256 == source.sha256 else {
-                    _ = quarantine(name, reason: "differs from the copy sealed in \(partName) (sha256 \(sha256), sealed \(source.sha256))",
-                                   bytes: nil, sha256: sha256, rowsSalvaged: 0, part: nil)
-                    totals.worsen(.partial)
-                    continue
-                }
             }
             guard unlink(path) == 0 || errno == ENOENT else { throw Failure.write(FileError("remove", path)) }
             removed += 1
@@ -306,8 +311,15 @@ public struct SealRun {
         note.field("rows_salvaged", rowsSalvaged)
         note.field("salvaged_into", part.map { $0 + SealWindow.segmentSuffix })
         note.field("seal_version", OrderbooksVersion.current)
-        let target = directory.quarantine + "/" + name
         do {
+            // Never over an earlier quarantined file of the same name: `<name>.1`, `.2`, ...
+            // (only seal writes here, under its lock, so the name found stays free).
+            var target = directory.quarantine + "/" + name
+            var n = 0
+            while access(target, F_OK) == 0 || access(target + ".reason.json", F_OK) == 0 {
+                n += 1
+                target = directory.quarantine + "/" + name + ".\(n)"
+            }
             try DurableFile.replace(note.finished + [0x0A], at: target + ".reason.json", temporaryDirectory: directory.temporary)
             guard rename(directory.spool + "/" + name, target) == 0 else { throw FileError("move to quarantine", name) }
             try DurableFile.syncDirectory(directory.quarantine)

@@ -45,15 +45,29 @@ public struct SealWindow: Hashable, Comparable, Sendable {
 
     /// The part number and kind of one of this window's files in its day directory, or nil.
     public func part(ofFileNamed name: String) -> (part: Int, isManifest: Bool)? {
-        let prefix = baseName + "_part"
-        guard name.hasPrefix(prefix) else { return nil }
-        let rest = name.dropFirst(prefix.count)
-        for (suffix, isManifest) in [(Self.segmentSuffix, false), (Self.manifestSuffix, true)] where rest.hasSuffix(suffix) {
-            if let part = Int(rest.dropLast(suffix.count)), part >= 1, String(part) == rest.dropLast(suffix.count) {
-                return (part, isManifest)
-            }
+        guard let parsed = Self.parse(partFileName: name), parsed.window == self else { return nil }
+        return (parsed.part, parsed.isManifest)
+    }
+
+    /// Reads a part's file name back: `<start>_<minutes>m_<collector>_part<n>` plus a suffix.
+    public static func parse(partFileName name: String) -> (window: SealWindow, part: Int, isManifest: Bool)? {
+        for (suffix, isManifest) in [(segmentSuffix, false), (manifestSuffix, true)] where name.hasSuffix(suffix) {
+            let fields = name.dropLast(suffix.count).split(separator: "_", omittingEmptySubsequences: false)
+            guard fields.count == 4, fields[0].count == 14, fields[1].hasSuffix("m"), fields[3].hasPrefix("part"),
+                  let minutes = Int(fields[1].dropLast()), minutes > 0, String(minutes) + "m" == fields[1],
+                  let part = Int(fields[3].dropFirst(4)), part >= 1, "part\(part)" == fields[3],
+                  let start = Timestamp(compact: fields[0].dropLast() + "00.000Z") else { return nil }
+            let window = SealWindow(start: start, minutes: minutes, collector: String(fields[2]))
+            guard window.baseName == fields[0...2].joined(separator: "_") else { return nil }
+            return (window, part, isManifest)
         }
         return nil
+    }
+
+    /// Whether two windows of one collector share time (windows of other lengths can, after a
+    /// change of `--segment-minutes`).
+    public func overlaps(_ other: SealWindow) -> Bool {
+        collector == other.collector && start < other.end && other.start < end
     }
 }
 

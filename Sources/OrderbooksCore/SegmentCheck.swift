@@ -31,12 +31,8 @@ public enum SegmentCheck {
                 badLines.append("line \(lineNumber) is \(problem)")
             }
         }
-        let result: GzipLines.Result
-        do {
-            result = try GzipLines.read(segmentPath, md5: true, line: take)
-        } catch {
-            return ["\(error)"]
-        }
+        let result = GzipLines.read(segmentPath, md5: true, line: take)
+        if let error = result.readError { return ["\(error)"] }
         var problems: [String] = []
         if let error = result.gzipError { problems.append("gzip: \(error)") }
         if !result.unterminated.isEmpty { problems.append("the last line has no newline") }

@@ -26,6 +26,7 @@ public struct SegmentSummary: Sendable {
     private var marketIndex: [String: Int] = [:]
     private var pendingErrorKinds: [String] = []
     private var sourceStartedAt = Timestamp(microseconds: 0)
+    private var sourceHasRun = false
 
     public init() {}
 
@@ -33,6 +34,14 @@ public struct SegmentSummary: Sendable {
     public mutating func beginSource(startedAt: Timestamp) {
         pendingErrorKinds = []
         sourceStartedAt = startedAt
+        sourceHasRun = false
+    }
+
+    /// A file that ended without its `run` row (damaged) still stands for a run made at the
+    /// time in its name: its slot's gap says `damaged file`, not `no run`.
+    public mutating func endSource() {
+        guard !sourceHasRun else { return }
+        runs.append(Run(startedAt: sourceStartedAt, outcome: "damaged", errorKinds: ["damaged file"]))
     }
 
     public mutating func add(_ row: RowFields) {
@@ -48,6 +57,7 @@ public struct SegmentSummary: Sendable {
             runs.append(Run(startedAt: row.timestamp("started_at") ?? sourceStartedAt, outcome: row["outcome"] ?? "unknown",
                             errorKinds: pendingErrorKinds))
             pendingErrorKinds = []
+            sourceHasRun = true
         case "failure":
             pendingErrorKinds.append(row["error_kind"] ?? "unknown")
             if let slug = row["slug"] { tallyMarket(slug, row, received) { $0.failures += 1 } }

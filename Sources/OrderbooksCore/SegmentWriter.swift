@@ -23,6 +23,13 @@ final class SegmentWriter {
         return nil
     }
 
+    /// Compresses `text` into one gzip member of its own and appends it.
+    func appendMember(_ text: [UInt8], of what: String) throws(FileError) {
+        let member: [UInt8]
+        do { member = try Gzip.compress(text) } catch { throw FileError("compress the rows of", what, code: EIO) }
+        if let failure = member.withUnsafeBytes({ append($0) }) { throw failure }
+    }
+
     /// fsyncs the segment and publishes it at `path` (never replacing a file).
     func publish(at path: String) throws(FileError) -> (bytes: Int64, sha256: String, md5: String) {
         open = false

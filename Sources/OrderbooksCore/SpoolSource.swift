@@ -14,8 +14,9 @@ struct SpoolSource {
     /// Why the file cannot be copied whole; nil when intact.
     private(set) var damage: String?
 
-    /// Reads the file once, adding its readable rows to `summary`.
-    init(name: String, path: String, startedAt: Timestamp, into summary: inout SegmentSummary) throws(FileError) {
+    /// Reads the file once, adding its readable rows to `summary`. A file that cannot be read
+    /// (EIO, a directory, no permission) is damaged like a corrupt one: it never blocks its window.
+    init(name: String, path: String, startedAt: Timestamp, into summary: inout SegmentSummary) {
         (self.name, self.path, self.startedAt) = (name, path, startedAt)
         summary.beginSource(startedAt: startedAt)
         var lineNumber = 0
@@ -35,11 +36,14 @@ struct SpoolSource {
                 junkLines += 1
             }
         }
-        let result = try GzipLines.read(path, line: take)
+        let result = GzipLines.read(path, line: take)
         let unterminated = !result.unterminated.isEmpty
         if unterminated { take(result.unterminated) }
+        summary.endSource()
         (bytes, sha256, self.rows) = (result.bytes, result.sha256, rows)
-        if let error = result.gzipError {
+        if let error = result.readError {
+            damage = "\(error) (after \(result.bytes) bytes)"
+        } else if let error = result.gzipError {
             damage = "\(error) (\(result.bytes) bytes)"
         } else if let junk {
             damage = "line \(junk.line) is \(junk.reason)" + (junkLines > 1 ? "; \(junkLines) such lines" : "")
@@ -52,16 +56,18 @@ struct SpoolSource {
 
     /// The readable rows of a damaged file, each with its newline, read again (damage is rare,
     /// so intact files are never held in memory for it).
-    func salvagedRows() throws(FileError) -> [UInt8] {
+    func salvagedRows() -> (text: [UInt8], rows: Int) {
         var text: [UInt8] = []
+        var rows = 0
         func keep(_ line: [UInt8]) {
             guard case .success = RowFields.read(line) else { return }
             text.append(contentsOf: line)
             text.append(0x0A)
+            rows += 1
         }
-        let result = try GzipLines.read(path, line: keep)
+        let result = GzipLines.read(path, line: keep)
         if !result.unterminated.isEmpty { keep(result.unterminated) }
-        return text
+        return (text, rows)
     }
 
     /// Copies an intact file into the segment. Throws if its bytes are not the ones scanned.

@@ -215,6 +215,67 @@ private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
     }
 }
 
+@Suite struct SealEdgeTests {
+    let base = Timestamp(seconds: (Timestamp.now().seconds - 7200) / 3600 * 3600)
+    func at(_ seconds: Double) -> Timestamp { Timestamp(microseconds: base.microseconds + Int64(seconds * 1_000_000)) }
+
+    @Test func aChangedSegmentLengthNeverSealsARowTwice() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        let files = (0..<4).map { snapshot(startedAt: at(Double($0 * 600))) }
+        for file in files { f.add(file) }
+        #expect(f.seal(minutes: 60) == .complete)
+        // Killed before the spool was cleaned; the next run uses 30-minute windows.
+        for file in files { f.add(file) }
+        #expect(f.seal(minutes: 30) == .complete)
+        #expect(f.names("spool").isEmpty)
+        let day = f.names("sealed/" + SealWindow(containing: base, minutes: 60, collector: "c1").dayDirectory)
+        #expect(day.filter { $0.hasSuffix(".jsonl.gz") }.count == 1, "\(day)")
+    }
+
+    @Test func anUnreadableSpoolFileDoesNotHoldUpItsWindow() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        f.add(snapshot(startedAt: at(1)))
+        let blocker = snapshot(startedAt: at(2)).name
+        #expect(mkdir(f.data + "/spool/" + blocker, 0o750) == 0)
+        #expect(f.seal() == .partial)
+        #expect(f.names("spool").isEmpty)
+        #expect(f.names("quarantine").contains(blocker))
+        let m = try f.manifest(SealWindow(containing: base, minutes: 1, collector: "c1"), part: 1)
+        #expect(m.sources.count == 1 && m.quarantined.map(\.name) == [blocker] && m.quarantined[0].reason.contains("directory"))
+    }
+
+    @Test func aNewFileUnderASealedNameIsSealedAgainAndQuarantineNeverOverwrites() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        let window = SealWindow(containing: base, minutes: 1, collector: "c1")
+        let original = snapshot(startedAt: at(1))
+        f.add((original.name, Array(original.bytes.prefix(20))))  // truncated: quarantined
+        #expect(f.seal() == .partial)
+        f.add(original)  // the intact file turns up under the same name
+        #expect(f.seal() == .complete)
+        #expect(try f.manifest(window, part: 2).sources.map(\.name) == [original.name])
+        f.add((original.name, Array("junk".utf8)))  // and a third, damaged, one
+        #expect(f.seal() == .partial)
+        #expect(f.names("quarantine") == [original.name, original.name + ".1", original.name + ".1.reason.json", original.name + ".reason.json"])
+        #expect(try DurableFile.read(f.data + "/quarantine/" + original.name) == Array(original.bytes.prefix(20)))
+    }
+
+    @Test func aPartWithNothingReadableIsStillAValidSegment() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        f.add((snapshot(startedAt: at(1)).name, []))
+        #expect(f.seal() == .partial)
+        let window = SealWindow(containing: base, minutes: 1, collector: "c1")
+        let m = try f.manifest(window, part: 1)
+        #expect(m.files[0].rows == 0 && m.quarantined.count == 1)
+        #expect(SegmentCheck.problems(segmentPath: f.data + "/sealed/" + window.dayDirectory + "/" + m.files[0].name, manifest: m).isEmpty)
+        let text = String(decoding: try DurableFile.read(f.data + "/sealed/" + window.dayDirectory + "/" + window.partName(1) + ".manifest.json") ?? [], as: UTF8.self)
+        #expect(text.contains(#""reason":"damaged file""#))
+    }
+}
+
 @Suite struct SealPartsTests {
     @Test func namesRoundTrip() {
         let t = Timestamp.parse("2026-11-21T19:59:39.359Z")!
