@@ -23,13 +23,7 @@ public struct SealVerify {
                 bad += 1
                 continue
             }
-            if info.st_mode & S_IFMT == S_IFDIR {
-                collect(path, &manifests, &segments)
-            } else if path.hasSuffix(SealWindow.manifestSuffix) {
-                manifests.append(path)
-            } else if path.hasSuffix(SealWindow.segmentSuffix) {
-                segments.append(path)
-            } else {
+            if !sort(path, info, &manifests, &segments) {
                 print("BAD  \(path): neither a segment (\(SealWindow.segmentSuffix)) nor a manifest (\(SealWindow.manifestSuffix))")
                 bad += 1
             }
@@ -75,18 +69,25 @@ public struct SealVerify {
         return bad == 0 ? .complete : .mismatch
     }
 
+    /// Files a directory holds, at any depth, go where `sort` puts them; other files are skipped.
     private func collect(_ directory: String, _ manifests: inout [String], _ segments: inout [String]) {
         for name in DataDirectory.names(in: directory) ?? [] {
-            let path = directory + "/" + name
             var info = stat()
-            guard lstat(path, &info) == 0 else { continue }
-            if info.st_mode & S_IFMT == S_IFDIR {
-                collect(path, &manifests, &segments)
-            } else if name.hasSuffix(SealWindow.manifestSuffix) {
-                manifests.append(path)
-            } else if name.hasSuffix(SealWindow.segmentSuffix) {
-                segments.append(path)
-            }
+            if lstat(directory + "/" + name, &info) == 0 { _ = sort(directory + "/" + name, info, &manifests, &segments) }
         }
+    }
+
+    /// A directory is searched, a manifest or a segment listed; false for anything else.
+    private func sort(_ path: String, _ info: stat, _ manifests: inout [String], _ segments: inout [String]) -> Bool {
+        if info.st_mode & S_IFMT == S_IFDIR {
+            collect(path, &manifests, &segments)
+        } else if path.hasSuffix(SealWindow.manifestSuffix) {
+            manifests.append(path)
+        } else if path.hasSuffix(SealWindow.segmentSuffix) {
+            segments.append(path)
+        } else {
+            return false
+        }
+        return true
     }
 }
