@@ -210,6 +210,9 @@ public struct SealOptions: ParsableArguments {
     @Flag(name: .customLong("flush"), help: "Also seal the window still open (before a shutdown or an uninstall); later snapshots of it go into another part.")
     var flush = false
 
+    @Flag(name: .customLong("wait"), help: "Wait for a seal already running to finish, instead of exiting 0 at once (with --flush before a shutdown: the flush must not be skipped).")
+    var wait = false
+
     public init() {}
 
     public func configuration(environment env: [String: String], command: [String]) throws -> SealConfiguration {
@@ -222,6 +225,7 @@ public struct SealOptions: ParsableArguments {
             snapInterval: try Setting.resolve(snapInterval, "ORDERBOOKS_SNAP_INTERVAL", env, default: 1,
                                               expected: "whole seconds between 1 and 3600") { Int($0).flatMap { (1...3600).contains($0) ? $0 : nil } },
             flush: flush,
+            waitForLock: wait,
             command: command)
     }
 }

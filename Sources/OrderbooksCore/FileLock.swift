@@ -4,11 +4,11 @@ import Glibc
 public final class FileLock {
     private let fd: Int32
 
-    /// Takes the lock without waiting: nil when another process holds it.
-    public init?(exclusive path: String) throws(FileError) {
+    /// Takes the lock; without `wait`, nil at once when another process holds it.
+    public init?(exclusive path: String, wait: Bool) throws(FileError) {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw FileError("open lock file", path) }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        while flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
             if errno == EINTR { continue }
             let code = errno
             close(fd)

@@ -8,6 +8,8 @@ public struct SealConfiguration: Sendable {
     /// snap's cadence: the slot length behind the coverage figures.
     public var snapInterval: Int
     public var flush: Bool
+    /// Wait for a seal already running instead of leaving at once.
+    public var waitForLock: Bool
     /// The command line, recorded in each manifest.
     public var command: [String]
 }
@@ -60,7 +62,7 @@ public struct SealRun {
             for dir in [directory.spool, directory.temporary, directory.state, directory.sealed, directory.quarantine] {
                 try DurableFile.makeDirectories(dir)
             }
-            guard let held = try FileLock(exclusive: directory.state + "/seal.lock") else {
+            guard let held = try FileLock(exclusive: directory.state + "/seal.lock", wait: config.waitForLock) else {
                 log(.info, "seal: another seal is running on \(directory.root); nothing done")
                 return .complete
             }

@@ -91,7 +91,7 @@ private func setting(_ name: String, _ fallback: Int) -> Int {
         let version = try await runSnap(["--version"])
         #expect(version.exitCode == 0 && version.stdout == OrderbooksVersion.current + "\n")
         let seal = try await runSeal(["run", "--help"])
-        for variable in ["ORDERBOOKS_DATA_DIR", "ORDERBOOKS_SEGMENT_MINUTES", "ORDERBOOKS_GRACE_SECONDS", "ORDERBOOKS_SNAP_INTERVAL", "--flush"] {
+        for variable in ["ORDERBOOKS_DATA_DIR", "ORDERBOOKS_SEGMENT_MINUTES", "ORDERBOOKS_GRACE_SECONDS", "ORDERBOOKS_SNAP_INTERVAL", "--flush", "--wait"] {
             #expect(seal.stdout.contains(variable), "\(variable) missing from seal run --help")
         }
         let sealTop = try await runSeal(["--help"])

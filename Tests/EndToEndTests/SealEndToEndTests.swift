@@ -98,10 +98,20 @@ private func snapRuns(_ fake: FakePolymarket, _ data: DataDir, count: Int) async
             let held = try await run("/bin/sh", ["-c", """
                 mkdir -p "$D/state"
                 flock -n "$D/state/seal.lock" "$SEAL" --data-dir "$D" --flush; echo "inner=$?"
+                ls "$D/spool" | wc -l
+                flock -n "$D/state/seal.lock" sleep 1 &
+                sleep 0.3
+                start=$(date +%s%N)
+                "$SEAL" --data-dir "$D" --flush --wait; echo "waited=$? $(( ($(date +%s%N) - start) / 100000000 ))"
                 """], env: ["D": data.root, "SEAL": Paths.seal])
-            // The inner seal found the lock taken by flock(1) and stopped cleanly.
-            #expect(held.stdout == "inner=0\n" && held.stderr.contains("another seal is running"), "\(held)")
-            #expect(data.files("spool") == before)
+            // The inner seal found the lock taken by flock(1) and stopped cleanly; with --wait,
+            // the next one waited for the lock (some 0.7 s) and then sealed.
+            let lines = held.stdout.split(separator: "\n")
+            #expect(lines.count == 3 && lines[0] == "inner=0" && Int(String(lines[1]).trimmingWhitespace) == before.count, "\(held)")
+            #expect(held.stderr.contains("another seal is running"), "\(held)")
+            let waited = lines.last?.split(separator: " ") ?? []
+            #expect(waited.first == "waited=0" && (Int(waited.last ?? "") ?? 0) >= 5, "\(held)")
+            #expect(data.files("spool").isEmpty)
         }
     }
 

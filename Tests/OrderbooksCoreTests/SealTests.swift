@@ -60,7 +60,7 @@ private struct SealFixture {
 
     func seal(minutes: Int = 1, flush: Bool = false) -> OrderbooksCore.ExitStatus {
         SealRun(configuration: SealConfiguration(dataDirectory: data, segmentMinutes: minutes, graceSeconds: 5, snapInterval: 1,
-                                                 flush: flush, command: ["seal"]), log: Log(environment: [:])).run()
+                                                 flush: flush, waitForLock: true, command: ["seal"]), log: Log(environment: [:])).run()
     }
 
     func names(_ sub: String) -> [String] { DataDirectory.names(in: data + "/" + sub) ?? [] }
