@@ -43,34 +43,14 @@ public enum Gzip {
 
     /// Inflates every member of a gzip file (concatenated members read as one stream, as zcat does).
     public static func decompress(_ input: [UInt8]) throws(GzipError) -> [UInt8] {
-        var stream = z_stream()
-        // 15 + 32: detect the gzip or zlib header automatically.
-        var code = czlib_inflateInit2(&stream, 15 + 32)
-        guard code == Z_OK else { throw GzipError(code: code) }
-        defer { inflateEnd(&stream) }
+        let inflater = GzipInflater()
         var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        code = input.withUnsafeBufferPointer { inBuf -> Int32 in
-            stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress)
-            stream.avail_in = uInt(inBuf.count)
-            while true {
-                let r = chunk.withUnsafeMutableBufferPointer { outBuf -> Int32 in
-                    stream.next_out = outBuf.baseAddress
-                    stream.avail_out = uInt(outBuf.count)
-                    return inflate(&stream, Z_NO_FLUSH)
-                }
-                output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
-                if r == Z_STREAM_END {
-                    if stream.avail_in == 0 { return Z_STREAM_END }
-                    guard inflateReset(&stream) == Z_OK else { return Z_DATA_ERROR }
-                } else if r != Z_OK {
-                    return r
-                } else if stream.avail_in == 0 && stream.avail_out != 0 {
-                    return Z_BUF_ERROR  // input ended inside a member: a truncated file
-                }
-            }
+        var failure: GzipError? = nil
+        input.withUnsafeBytes { buffer in
+            do throws(GzipError) { try inflater.feed(buffer) { output.append(contentsOf: $0) } } catch { failure = error }
         }
-        guard code == Z_STREAM_END else { throw GzipError(code: code) }
+        if let failure { throw failure }
+        try inflater.finish()
         return output
     }
 }
