@@ -6,10 +6,11 @@ let package = Package(
     products: [
         .executable(name: "snap", targets: ["snap"]),
         .executable(name: "seal", targets: ["seal"]),
+        .executable(name: "ship", targets: ["ship"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        // Tests drive the real binaries and the fake servers through it; `ship` will run rclone with it.
+        // ship runs rclone with it; tests drive the real binaries and the fake servers through it.
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2", traits: []),
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
@@ -23,6 +24,8 @@ let package = Package(
             dependencies: [
                 "CCurl", "CZlib", "CCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(
@@ -34,6 +37,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "seal",
+            dependencies: [
+                "OrderbooksCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "ship",
             dependencies: [
                 "OrderbooksCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

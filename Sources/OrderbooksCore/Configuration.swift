@@ -229,3 +229,67 @@ public struct SealOptions: ParsableArguments {
             command: command)
     }
 }
+
+/// The options of `ship` and `ship prune`.
+public struct ShipOptions: ParsableArguments {
+    @OptionGroup public var common: CommonOptions
+
+    @Option(name: .customLong("remote"), help: ArgumentHelp(
+        "rclone remote and folder to ship to, e.g. gdrive:orderbooks/polymarket; parts go under YYYY/MM/DD/ in it. [env: ORDERBOOKS_REMOTE] [required]",
+        valueName: "remote:path"))
+    var remote: String?
+
+    @Option(name: .customLong("rclone-config"), help: ArgumentHelp(
+        "rclone's config file, passed to it with --config; rclone saves refreshed OAuth tokens there, so it must be writable. [env: RCLONE_CONFIG] [default: rclone's own (~/.config/rclone/rclone.conf)]",
+        valueName: "path"))
+    var rcloneConfig: String?
+
+    @Option(name: .customLong("rclone"), help: ArgumentHelp(
+        "The rclone program. [env: ORDERBOOKS_RCLONE] [default: rclone, from PATH]", valueName: "path"))
+    var rclone: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Show what would be uploaded (ship) or deleted (ship prune); run no rclone, change nothing.")
+    var dryRun = false
+
+    @Flag(name: .customLong("wait"), help: "Wait for a ship or prune already running to finish, instead of exiting 0 at once.")
+    var wait = false
+
+    public init() {}
+
+    public func configuration(environment env: [String: String], command: [String], keepDays: Int = 0) throws -> ShipConfiguration {
+        let remote = try Setting.resolve(remote, "ORDERBOOKS_REMOTE", env, default: nil as String?,
+                                         expected: "an rclone remote such as gdrive:orderbooks/polymarket") { text in
+            text.isEmpty || text.contains(where: { $0.isNewline }) ? nil : text
+        }
+        guard let remote else {
+            throw ConfigurationError(description: "no remote: set ORDERBOOKS_REMOTE or --remote (e.g. gdrive:orderbooks/polymarket; docs/OPERATIONS.md)")
+        }
+        let configFile = rcloneConfig ?? env["RCLONE_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        if let configFile, access(configFile, R_OK) != 0 {
+            throw ConfigurationError(description: "rclone config \(configFile) is not readable: \(String(cString: strerror(errno)))")
+        }
+        let program = try Setting.resolve(rclone, "ORDERBOOKS_RCLONE", env, default: "rclone", expected: "a program name or path") { $0.isEmpty ? nil : $0 }
+        return ShipConfiguration(
+            dataDirectory: try common.dataDirectory(env), remote: remote,
+            rclone: Rclone(program: program, configFile: configFile),
+            dryRun: dryRun, waitForLock: wait, keepDays: keepDays, command: command)
+    }
+}
+
+/// The options of `ship prune`, on top of ship's.
+public struct PruneOptions: ParsableArguments {
+    @OptionGroup public var ship: ShipOptions
+
+    @Option(name: .customLong("keep-days"), help: ArgumentHelp(
+        "Keep parts whose time window ended less than this many days ago, shipped or not. [env: ORDERBOOKS_KEEP_DAYS] [default: 7]",
+        valueName: "days"))
+    var keepDays: String?
+
+    public init() {}
+
+    public func configuration(environment env: [String: String], command: [String]) throws -> ShipConfiguration {
+        let days = try Setting.resolve(keepDays, "ORDERBOOKS_KEEP_DAYS", env, default: 7,
+                                       expected: "whole days between 0 and 36500") { Int($0).flatMap { (0...36_500).contains($0) ? $0 : nil } }
+        return try ship.configuration(environment: env, command: command, keepDays: days)
+    }
+}

@@ -1,8 +1,8 @@
 import Glibc
 
 /// The layout under the data directory (docs/FORMAT.md):
-/// `spool/` complete snapshot files, `sealed/` segments and manifests, `quarantine/` damaged
-/// inputs, `tmp/` in-flight files, `cache/` the discovery cache, `state/` throttling state and
+/// `spool/` complete snapshot files, `sealed/` segments and manifests, `receipts/` what ship
+/// proved is on the remote, `quarantine/` damaged inputs, `tmp/` in-flight files, `cache/` the discovery cache, `state/` throttling state and
 /// locks. Everything in `tmp/`, `cache/` and `state/` may be deleted.
 public struct DataDirectory: Sendable {
     public var root: String
@@ -15,6 +15,7 @@ public struct DataDirectory: Sendable {
     public var state: String { root + "/state" }
     public var sealed: String { root + "/sealed" }
     public var quarantine: String { root + "/quarantine" }
+    public var receipts: String { root + "/receipts" }
 
     public var discoveryCacheFile: String { cache + "/discovery.json" }
     public var backoffFile: String { state + "/backoff.json" }
@@ -42,6 +43,20 @@ public struct DataDirectory: Sendable {
             if !name.hasPrefix(".") { names.append(name) }
         }
         return names.sorted()
+    }
+
+    /// The `YYYY/MM/DD` directories under `sealed/` or `receipts/`, in date order.
+    public static func dayDirectories(under root: String) -> [String] {
+        func numbered(_ path: String, _ digits: Int) -> [String] {
+            (names(in: path) ?? []).filter { $0.count == digits && $0.allSatisfy(\.isASCII) && Int($0) != nil }
+        }
+        var days: [String] = []
+        for year in numbered(root, 4) {
+            for month in numbered(root + "/" + year, 2) {
+                days += numbered(root + "/" + year + "/" + month, 2).map { year + "/" + month + "/" + $0 }
+            }
+        }
+        return days
     }
 
     /// Removes in-flight files left by killed runs. Only files older than `age` seconds go, so a

@@ -154,6 +154,12 @@ public struct SealRun {
             }
             if parsed.window == window { ownParts.append(parsed.part) }
         }
+        // Parts shipped and then pruned are gone from sealed/ but keep their receipts: their
+        // numbers are never reused, so a remote copy is never replaced by other rows.
+        for name in DataDirectory.names(in: directory.receipts + "/" + window.dayDirectory) ?? [] where name.hasSuffix(Receipt.suffix) {
+            let asManifest = String(name.dropLast(Receipt.suffix.count)) + SealWindow.manifestSuffix
+            if let (part, _) = window.part(ofFileNamed: asManifest), !ownParts.contains(part) { ownParts.append(part) }
+        }
         // A segment without its manifest: a run was killed between the two; its inputs are all
         // still in the spool, so it goes and the part is made again.
         for base in segments where manifests[base] == nil {

@@ -3,7 +3,7 @@ import Testing
 @testable import OrderbooksCore
 
 /// A snapshot file as snap writes it: a few rows and the closing run row.
-private func snapshot(startedAt: Timestamp, collector: String = "c1", outcome: String = "complete", failures: [String] = [],
+func snapshot(startedAt: Timestamp, collector: String = "c1", outcome: String = "complete", failures: [String] = [],
                       books: Int = 2) -> (name: String, bytes: [UInt8]) {
     let runId = String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(16)
     var text: [UInt8] = []
@@ -37,7 +37,7 @@ private func snapshot(startedAt: Timestamp, collector: String = "c1", outcome: S
     return ("\(startedAt.compact)_\(collector)_\(runId).jsonl.gz", try! Gzip.compress(text))
 }
 
-private struct SealFixture {
+struct SealFixture {
     let scratch: String
     var data: String { scratch + "/data" }
 

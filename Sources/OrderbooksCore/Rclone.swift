@@ -1,0 +1,137 @@
+import Glibc
+import Subprocess
+import SystemPackage
+
+/// One rclone process, as a receipt records it.
+public struct RcloneCall: Sendable {
+    public var argv: [String]
+    /// The names given on stdin (`--files-from-raw -`), part of the exact command.
+    public var filesFrom: [String] = []
+    /// nil when rclone was killed by a signal or could not be started.
+    public var exitCode: Int32?
+    public var startedAt: Timestamp
+    public var microseconds: Int64
+    public var stdout: [UInt8] = []
+    public var stderr: String = ""
+    /// Why rclone could not be run at all (not found, not executable).
+    public var spawnError: String?
+
+    public var succeeded: Bool { exitCode == 0 }
+
+    /// The last lines rclone logged: enough to see why it failed, never a whole transfer log.
+    public var stderrTail: [String] {
+        let lines = stderr.split(separator: "\n").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
+        return lines.suffix(8).map { $0.count > 400 ? String($0.prefix(400)) + "…" : $0 }
+    }
+
+    /// The line that says what went wrong: rclone's last ERROR or "Failed to" line.
+    public var errorLine: String {
+        if let spawnError { return spawnError }
+        let tail = stderrTail
+        return tail.last { $0.contains("ERROR") || $0.contains("Failed to") || $0.contains("CRITICAL") }
+            ?? tail.last ?? "rclone exited with \(exitCode.map(String.init) ?? "a signal")"
+    }
+}
+
+/// A file in an `rclone lsjson` listing.
+public struct RemoteEntry: Sendable, Equatable {
+    public var path: String
+    public var bytes: Int64
+    public var md5: String?
+
+    public init(path: String, bytes: Int64, md5: String?) {
+        (self.path, self.bytes, self.md5) = (path, bytes, md5)
+    }
+}
+
+/// The rclone commands ship runs. Every call inherits ship's environment, so remotes defined with
+/// `RCLONE_CONFIG_<NAME>_*` and settings such as `RCLONE_RETRIES` reach rclone unchanged.
+public struct Rclone: Sendable {
+    public var program: String
+    public var configFile: String?
+
+    public init(program: String, configFile: String?) {
+        (self.program, self.configFile) = (program, configFile)
+    }
+
+    /// `rclone version`'s first line, e.g. `v1.60.1-DEV`.
+    public func version() async -> (RcloneCall, String?) {
+        let call = await run(["version"])
+        let first = String(decoding: call.stdout.prefix { $0 != 0x0A }, as: UTF8.self)
+        return (call, call.succeeded && first.hasPrefix("rclone ") ? String(first.dropFirst("rclone ".count)) : nil)
+    }
+
+    /// The hash types the remote can report without downloading (`backend features`).
+    public func hashTypes(_ remote: String) async -> (RcloneCall, [String]?) {
+        let call = await run(["backend", "features", remote])
+        guard call.succeeded, let features = try? JSON.parse(call.stdout), let hashes = features["Hashes"]?.array else { return (call, nil) }
+        return (call, hashes.compactMap(\.string))
+    }
+
+    /// Copies `names` (paths relative to both roots) with `copy --files-from-raw`: never `sync` or
+    /// `move`, never `--no-check-dest` (it makes duplicates on Drive). `--checksum` re-sends a
+    /// same-size file whose hash differs; `force` (`--ignore-times`) re-sends whatever is named,
+    /// for backends that compare sizes only.
+    public func copy(from source: String, to destination: String, names: [String], force: Bool) async -> RcloneCall {
+        await run(["copy", source, destination, "--files-from-raw", "-", "--checksum", "--drive-stop-on-upload-limit"]
+                  + (force ? ["--ignore-times"] : []), input: names)
+    }
+
+    /// Lists the files of one remote directory, with their md5 when `md5`. A directory that does
+    /// not exist (rclone's status 3) is an empty listing.
+    public func list(_ directory: String, md5: Bool) async -> (RcloneCall, [RemoteEntry]?) {
+        var call = await run(["lsjson", "--files-only", "--no-mimetype", "--no-modtime"] + (md5 ? ["--hash-type", "md5"] : []) + [directory])
+        if call.exitCode == 3 && call.stderr.contains("directory not found") {
+            call.stdout = Array("[]".utf8)
+        } else if !call.succeeded {
+            return (call, nil)
+        }
+        return (call, try? Self.parseListing(call.stdout))
+    }
+
+    /// The sha256 of each named file, computed by downloading it (for remotes with no hash of
+    /// their own). A name listed twice gets two values.
+    public func downloadedSHA256(_ root: String, names: [String]) async -> (RcloneCall, [String: [String]]) {
+        let call = await run(["hashsum", "sha256", "--download", "--files-from-raw", "-", root], input: names)
+        var sums: [String: [String]] = [:]
+        for line in String(decoding: call.stdout, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 1)
+            guard fields.count == 2, fields[0].count == 64 else { continue }
+            sums[String(fields[1].drop { $0 == " " }), default: []].append(String(fields[0]).lowercased())
+        }
+        return (call, sums)
+    }
+
+    /// `rclone lsjson` output: `[{"Path":..., "Size":..., "Hashes":{"md5":...}}, ...]`; entries
+    /// are kept as listed, duplicates included (Drive allows two files of one name).
+    static func parseListing(_ bytes: [UInt8]) throws(JSONError) -> [RemoteEntry] {
+        guard let entries = try JSON.parse(bytes).array else { throw JSONError(kind: .invalid, offset: 0, reason: "not a JSON array") }
+        return entries.compactMap { entry in
+            guard let path = entry["Path"]?.string, case .number(let size)? = entry["Size"], let bytes = Int64(size),
+                  entry["IsDir"]?.bool != true else { return nil }
+            return RemoteEntry(path: path, bytes: bytes, md5: entry["Hashes"]?["md5"]?.string.flatMap { $0.isEmpty ? nil : $0.lowercased() })
+        }
+    }
+
+    private func run(_ arguments: [String], input names: [String] = []) async -> RcloneCall {
+        let argv = (configFile.map { ["--config", $0] } ?? []) + arguments
+        let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
+        let start = Timestamp.now()
+        let clock = monotonicNanoseconds()
+        var call = RcloneCall(argv: [program] + argv, filesFrom: names, exitCode: nil, startedAt: start, microseconds: 0)
+        do {
+            let input = names.map { $0 + "\n" }.joined()
+            let record = try await Subprocess.run(executable, arguments: Arguments(argv), environment: .inherit,
+                                                  input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 16 << 20))
+            if case .exited(let code) = record.terminationStatus { call.exitCode = code }
+            call.stdout = record.standardOutput
+            call.stderr = record.standardError
+        } catch let error as SubprocessError where error.code == .executableNotFound || error.code == .spawnFailed {
+            call.spawnError = "cannot run \(program): \(error)"
+        } catch {
+            call.stderr = "ERROR : ship: rclone's output could not be read: \(error)"
+        }
+        call.microseconds = (monotonicNanoseconds() - clock) / 1000
+        return call
+    }
+}

@@ -1,0 +1,285 @@
+import Glibc
+
+public struct ShipConfiguration: Sendable {
+    public var dataDirectory: String
+    /// rclone's remote root, e.g. `gdrive:orderbooks/polymarket`.
+    public var remote: String
+    public var rclone: Rclone
+    public var dryRun: Bool
+    public var waitForLock: Bool
+    /// prune: parts whose window ended less than this many days ago stay.
+    public var keepDays: Int
+    public var command: [String]
+}
+
+/// A sealed part waiting to ship: its two files as the manifest and the local disk say.
+struct PendingPart {
+    var name: String
+    var directory: String
+    var files: [ShippedFile]
+    var localPaths: [String]
+    /// Why it cannot be uploaded (changed or unreadable local file), per file status.
+    var refusal: (ShipFailure, String, [RemoteCheck.Status])?
+}
+
+/// One ship pass: every sealed part without a verified receipt goes to the remote, segment
+/// first and manifest last, and each is proved there by size and hash before its receipt says
+/// `verified`. Nothing local is deleted (that is `ship prune`). Safe to kill and to re-run: a
+/// re-run sends only what is missing or bad.
+public struct ShipRun {
+    let configuration: ShipConfiguration
+    let directory: DataDirectory
+    let log: Log
+
+    public init(configuration: ShipConfiguration, log: Log) {
+        self.configuration = configuration
+        self.directory = DataDirectory(root: configuration.dataDirectory)
+        self.log = log
+    }
+
+    public func run() async -> ExitStatus {
+        let started = Timestamp.now()
+        let lock: FileLock?
+        do {
+            lock = try ShipRun.lock(directory, wait: configuration.waitForLock, dryRun: configuration.dryRun)
+        } catch {
+            log(.error, "ship: \(error)")
+            return .cannotWrite
+        }
+        if lock == nil && !configuration.dryRun {
+            log(.info, "ship: another ship or prune is running; nothing done")
+            return .complete
+        }
+        defer { withExtendedLifetime(lock) {} }
+
+        let (parts, shipped) = pendingParts()
+        if configuration.dryRun { return dryRun(parts) }
+        guard !parts.isEmpty else {
+            log(.info, "ship: status=0 parts=0 verified=0 shipped_before=\(shipped): nothing to ship")
+            return .complete
+        }
+
+        let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log)
+        var outcomes = [PartOutcome](repeating: PartOutcome(), count: parts.count)
+        for (i, part) in parts.enumerated() {
+            outcomes[i].checks = part.refusal?.2.map(RemoteCheck.init(status:)) ?? part.files.map { _ in RemoteCheck(status: .notChecked) }
+            if let (kind, message, _) = part.refusal { outcomes[i].fail(kind, message) }
+        }
+        let sendable = parts.indices.filter { parts[$0].refusal == nil }
+        if !sendable.isEmpty {
+            do {
+                try await session.open()
+                // Segments first; a manifest only once its segment verified, so a manifest on the
+                // remote means its segment is there whole.
+                for role in [ShippedFile.Role.segment, .manifest] {
+                    let items = sendable.filter { outcomes[$0].failure == nil }.compactMap { i in
+                        parts[i].files.firstIndex { $0.role == role }.map { (part: i, file: $0) }
+                    }
+                    await ship(items, parts: parts, outcomes: &outcomes, session: session)
+                }
+            } catch {
+                for i in sendable { outcomes[i].fail(error.kind, error.message) }
+            }
+        }
+
+        // Receipts, one per part.
+        var totals = (verified: 0, failed: 0, refused: 0, bytes: Int64(0))
+        var worst: ShipFailure?
+        for (i, part) in parts.enumerated() {
+            var outcome = outcomes[i]
+            let verified = outcome.failure == nil && outcome.checks.allSatisfy(\.verified)
+            if !verified && outcome.failure == nil { outcome.fail(.verification, "not verified") }
+            let receipt = Receipt(
+                part: part.name, status: verified ? .verified : part.refusal?.0 == .localIntegrity ? .refused : .failed,
+                failure: outcome.failure, error: outcome.message, remoteDirectory: session.path(part.directory),
+                method: session.version == nil ? nil : session.method,
+                files: part.files.indices.map { f in
+                    Receipt.Entry(file: part.files[f], localPath: part.localPaths[f], remotePath: session.path(part.files[f].relativePath),
+                                  check: outcome.checks[f])
+                },
+                warnings: outcome.checks.indices.compactMap { f in
+                    outcome.checks[f].copies > 1 && outcome.checks[f].verified
+                        ? "\(part.files[f].name): \(outcome.checks[f].copies) identical copies on the remote (rclone dedupe --dedupe-mode skip removes the extras)"
+                        : nil
+                },
+                rcloneVersion: session.version, commands: session.calls, startedAt: started, finishedAt: Timestamp.now(),
+                command: configuration.command)
+            do {
+                try ShipRun.write(receipt, in: directory)
+            } catch {
+                log(.error, "ship: cannot write the receipt of \(part.name): \(error)")
+                outcome.fail(.cannotWrite, "\(error)")
+            }
+            if verified && outcome.failure == nil {
+                totals.verified += 1
+                totals.bytes += part.files.reduce(0) { $0 + $1.bytes }
+                let segment = part.files[0]
+                log(.info, "ship: verified \(part.name): \(segment.bytes) bytes, md5 \(segment.md5), \(session.method.rawValue), at \(session.path(segment.relativePath))")
+                for warning in receipt.warnings { log(.warning, "ship: \(part.name): \(warning)") }
+            } else {
+                if receipt.status == .refused { totals.refused += 1 } else { totals.failed += 1 }
+                let failure = outcome.failure ?? .verification
+                worst.worsen(failure)
+                log(.error, "ship: NOT shipped \(part.name) (\(failure.rawValue)): \(outcome.message ?? "")")
+            }
+        }
+        let status = worst?.status ?? .complete
+        let seconds = Double((Timestamp.now().microseconds - started.microseconds) / 1000) / 1000
+        log(status == .complete ? .info : .error,
+            "ship: status=\(status.rawValue) parts=\(parts.count) verified=\(totals.verified) failed=\(totals.failed) refused=\(totals.refused) "
+            + "shipped_before=\(shipped) bytes=\(totals.bytes) rclone_calls=\(session.calls.count) seconds=\(seconds)")
+        return status
+    }
+
+    /// What happened to one part in this run.
+    struct PartOutcome {
+        var checks: [RemoteCheck] = []
+        var failure: ShipFailure?
+        var message: String?
+
+        mutating func fail(_ kind: ShipFailure, _ text: String) {
+            if failure == nil { (failure, message) = (kind, text) }
+        }
+    }
+
+    /// Uploads one role's files, checks them, re-sends the bad ones once, checks again.
+    private func ship(_ items: [(part: Int, file: Int)], parts: [PendingPart], outcomes: inout [PartOutcome], session: RemoteSession) async {
+        var pending = items
+        for attempt in 0..<2 where !pending.isEmpty {
+            var uploadFailure: RemoteSession.Failure?
+            do {
+                try await session.upload(pending.map { parts[$0.part].files[$0.file] }, from: directory.sealed, force: attempt > 0)
+            } catch {
+                uploadFailure = error
+            }
+            let (checks, listingFailure) = await session.check(pending.map { parts[$0.part].files[$0.file] })
+            var again: [(part: Int, file: Int)] = []
+            var reasons: [String] = []
+            for (k, item) in pending.enumerated() {
+                outcomes[item.part].checks[item.file] = checks[k]
+                guard !checks[k].verified else { continue }
+                let file = parts[item.part].files[item.file]
+                let failure = uploadFailure ?? listingFailure
+                    ?? RemoteSession.Failure(kind: .verification, message: "\(file.role.rawValue) \(file.name) on the remote: \(Self.describe(checks[k], file))"
+                                             + (attempt > 0 ? " after a repair" : ""))
+                // Differing duplicates and failed listings are not repaired: a person picks the
+                // copy to keep (rclone dedupe), and an unreachable remote is for the next run.
+                if attempt == 0 && uploadFailure == nil && listingFailure == nil && checks[k].status != .duplicate {
+                    again.append(item)
+                    reasons.append("\(file.name) (\(checks[k].status.rawValue))")
+                } else {
+                    outcomes[item.part].fail(failure.kind, failure.message)
+                }
+            }
+            if !again.isEmpty {
+                log(.warning, "ship: re-sending \(again.count) file(s) that did not verify: " + reasons.joined(separator: ", "))
+            }
+            pending = again
+        }
+    }
+
+    static func describe(_ check: RemoteCheck, _ file: ShippedFile) -> String {
+        switch check.status {
+        case .missing: "missing"
+        case .sizeMismatch: "\(check.remoteBytes ?? -1) bytes, not \(file.bytes)"
+        case .hashMismatch: check.remoteMD5 != nil && check.remoteSHA256 == nil
+            ? "md5 \(check.remoteMD5 ?? ""), not \(file.md5)" : "sha256 \(check.remoteSHA256 ?? ""), not \(file.sha256)"
+        case .duplicate: "\(check.copies) copies that differ (list them with rclone dedupe --dedupe-mode list)"
+        case .noHash: "the remote gave no hash"
+        default: check.status.rawValue
+        }
+    }
+
+    /// Sealed parts whose receipt does not say verified, and how many do.
+    func pendingParts() -> (parts: [PendingPart], shipped: Int) {
+        var parts: [PendingPart] = []
+        var shipped = 0
+        for day in DataDirectory.dayDirectories(under: directory.sealed) {
+            for name in DataDirectory.names(in: directory.sealed + "/" + day) ?? [] where name.hasSuffix(SealWindow.manifestSuffix) {
+                let part = String(name.dropLast(SealWindow.manifestSuffix.count))
+                if let bytes = try? DurableFile.read(ShipRun.receiptPath(directory, day: day, part: part)),
+                   (try? Receipt.decode(bytes, directory: day))?.status == .verified {
+                    shipped += 1
+                    continue
+                }
+                parts.append(pending(part, day: day))
+            }
+        }
+        return (parts, shipped)
+    }
+
+    /// Reads a part's manifest and re-hashes both files; a segment that no longer matches its
+    /// manifest is refused.
+    private func pending(_ part: String, day: String) -> PendingPart {
+        let base = directory.sealed + "/" + day + "/" + part
+        let segmentName = part + SealWindow.segmentSuffix, manifestName = part + SealWindow.manifestSuffix
+        var result = PendingPart(name: part, directory: day, files: [], localPaths: [base + SealWindow.segmentSuffix, base + SealWindow.manifestSuffix])
+        let unknown = ShippedFile(role: .segment, directory: day, name: segmentName, bytes: 0, sha256: "", md5: "")
+        let manifestBytes: [UInt8]
+        let manifest: Manifest
+        do {
+            manifestBytes = try DurableFile.read(result.localPaths[1]) ?? []
+            manifest = try Manifest(decoding: manifestBytes, lists: false)
+        } catch {
+            result.files = [unknown, ShippedFile(role: .manifest, directory: day, name: manifestName, bytes: 0, sha256: "", md5: "")]
+            result.refusal = (.unreadable, "cannot read \(result.localPaths[1]): \(error)", [.unreadable, .unreadable])
+            return result
+        }
+        let digests = FileDigests(md5: true)
+        manifestBytes.withUnsafeBytes { digests.update($0) }
+        let (manifestSHA, manifestMD5) = digests.finish()
+        let recorded = manifest.files[0]
+        result.files = [
+            ShippedFile(role: .segment, directory: day, name: recorded.name, bytes: recorded.bytes, sha256: recorded.sha256, md5: recorded.md5),
+            ShippedFile(role: .manifest, directory: day, name: manifestName, bytes: Int64(manifestBytes.count), sha256: manifestSHA, md5: manifestMD5 ?? ""),
+        ]
+        guard recorded.name == segmentName else {
+            result.refusal = (.localIntegrity, "the manifest \(manifestName) names \(recorded.name), not \(segmentName)", [.localMismatch, .localMismatch])
+            return result
+        }
+        do {
+            let local = try FileDigests.of(result.localPaths[0], md5: true)
+            if (local.bytes, local.sha256, local.md5 ?? "") != (recorded.bytes, recorded.sha256, recorded.md5) {
+                result.refusal = (.localIntegrity, "\(result.localPaths[0]) no longer matches its manifest: \(local.bytes) bytes, sha256 \(local.sha256); "
+                                  + "the manifest says \(recorded.bytes) bytes, sha256 \(recorded.sha256). Not uploaded.", [.localMismatch, .notChecked])
+            }
+        } catch {
+            result.refusal = (.unreadable, "\(error)", [.unreadable, .notChecked])
+        }
+        return result
+    }
+
+    private func dryRun(_ parts: [PendingPart]) -> ExitStatus {
+        var worst: ShipFailure?
+        for part in parts {
+            if let (kind, message, _) = part.refusal {
+                print("would refuse \(part.name) (\(kind.rawValue)): \(message)")
+                worst.worsen(kind)
+                continue
+            }
+            for (file, local) in zip(part.files, part.localPaths) {
+                print("would upload \(local) -> \(RemoteSession.join(configuration.remote, file.relativePath)) (\(file.bytes) bytes)")
+            }
+        }
+        log(.info, "ship: dry run: \(parts.count) part(s) to ship; nothing sent or written")
+        return worst?.status ?? .complete
+    }
+
+    /// The lock ship and prune share; a dry run does not wait for it and writes nothing.
+    static func lock(_ directory: DataDirectory, wait: Bool, dryRun: Bool) throws(FileError) -> FileLock? {
+        if dryRun { return nil }
+        try DurableFile.makeDirectories(directory.state)
+        return try FileLock(exclusive: directory.state + "/ship.lock", wait: wait)
+    }
+
+    static func receiptPath(_ directory: DataDirectory, day: String, part: String) -> String {
+        directory.receipts + "/" + day + "/" + part + Receipt.suffix
+    }
+
+    static func write(_ receipt: Receipt, in directory: DataDirectory) throws(FileError) {
+        let day = receipt.files[0].file.directory
+        try DurableFile.makeDirectories(directory.receipts + "/" + day)
+        try DurableFile.makeDirectories(directory.temporary)
+        try DurableFile.replace(receipt.encoded(), at: receiptPath(directory, day: day, part: receipt.part), temporaryDirectory: directory.temporary)
+    }
+}

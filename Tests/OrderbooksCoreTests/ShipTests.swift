@@ -1,0 +1,233 @@
+import Glibc
+import Testing
+@testable import OrderbooksCore
+
+private let segment = ShippedFile(role: .segment, directory: "2026/11/21", name: "a_part1.jsonl.gz", bytes: 10,
+                                  sha256: String(repeating: "ab", count: 32), md5: "0123456789abcdef0123456789abcdef")
+
+/// The verifier: only a hash that is present and equal verifies, and duplicates are caught.
+@Suite struct RemoteCheckTests {
+    func entry(_ bytes: Int64 = 10, md5: String? = segment.md5, path: String = segment.name) -> RemoteEntry {
+        RemoteEntry(path: path, bytes: bytes, md5: md5)
+    }
+
+    @Test func md5ListingVerdicts() {
+        func status(_ listing: [RemoteEntry]) -> RemoteCheck.Status { RemoteCheck.of(segment, listing: listing, method: .remoteMD5).status }
+        #expect(status([entry(), entry(path: "other")]) == .verified)
+        #expect(status([entry(path: "other")]) == .missing)
+        #expect(status([entry(9)]) == .sizeMismatch)
+        #expect(status([entry(md5: "ffffffffffffffffffffffffffffffff")]) == .hashMismatch)
+        #expect(status([entry(md5: nil)]) == .noHash)
+        // Drive allows two files of one name: identical copies hold the right bytes, differing ones need a person.
+        #expect(status([entry(), entry()]) == .verified)
+        #expect(RemoteCheck.of(segment, listing: [entry(), entry()], method: .remoteMD5).copies == 2)
+        #expect(status([entry(), entry(md5: "ffffffffffffffffffffffffffffffff")]) == .duplicate)
+        #expect(status([entry(), entry(9)]) == .duplicate)
+        #expect(status([entry(), entry(md5: nil)]) == .noHash)
+    }
+
+    @Test func downloadVerdicts() {
+        func status(_ listing: [RemoteEntry], _ sums: [String]?) -> RemoteCheck.Status {
+            RemoteCheck.of(segment, listing: listing, method: .downloadSHA256, sha256s: sums).status
+        }
+        #expect(status([entry(md5: nil)], [segment.sha256]) == .verified)
+        #expect(status([entry(md5: nil)], [String(repeating: "cd", count: 32)]) == .hashMismatch)
+        #expect(status([entry(md5: nil)], nil) == .noHash)
+        #expect(status([entry(md5: nil)], []) == .noHash)
+        #expect(status([entry(md5: nil), entry(md5: nil)], [segment.sha256]) == .noHash)
+    }
+
+    @Test func listingsKeepDuplicatesAndToleratePartialEntries() throws {
+        let text = #"""
+            [
+            {"Path":"a_part1.jsonl.gz","Name":"a_part1.jsonl.gz","Size":10,"MimeType":"application/gzip","ModTime":"2026-11-21T10:00:00Z","IsDir":false,"Hashes":{"md5":"0123456789ABCDEF0123456789ABCDEF"},"ID":"x1"},
+            {"Path":"a_part1.jsonl.gz","Name":"a_part1.jsonl.gz","Size":10,"IsDir":false,"Hashes":{"md5":"0123456789abcdef0123456789abcdef"},"ID":"x2"},
+            {"Path":"sub","Name":"sub","Size":-1,"IsDir":true},
+            {"Path":"b.manifest.json","Size":7,"IsDir":false},
+            {"Path":"c","Size":7,"IsDir":false,"Hashes":{"md5":""}}
+            ]
+            """#
+        let listing = try Rclone.parseListing(Array(text.utf8))
+        #expect(listing == [entry(), entry(), RemoteEntry(path: "b.manifest.json", bytes: 7, md5: nil), RemoteEntry(path: "c", bytes: 7, md5: nil)])
+        #expect(RemoteCheck.of(segment, listing: listing, method: .remoteMD5).status == .verified)
+        #expect(throws: JSONError.self) { try Rclone.parseListing(Array("{\"Path\":1}".utf8)) }
+    }
+}
+
+/// rclone 1.60 exits 1 for nearly everything, so its words decide (reference: rclone.md §5).
+@Suite struct ShipFailureTests {
+    @Test(arguments: [
+        ("ERROR : x: Failed to copy: googleapi: Error 403: User rate limit exceeded., userRateLimitExceeded", ShipFailure.quota),
+        ("Failed to copy: googleapi: Error 403: The user's Drive storage quota has been exceeded., storageQuotaExceeded", .quota),
+        ("googleapi: Error 403: Service Accounts do not have storage quota. Leverage shared drives", .quota),
+        ("Failed to copy: 507 Insufficient Storage", .quota),
+        ("Failed to copy: 429 Too Many Requests", .quota),
+        ("Failed to copy: Update Create failed: sftp: \"no space left on device\" (SSH_FX_FAILURE)", .quota),
+        ("Failed to create file system: couldn't fetch token: invalid_grant: maybe token expired? - try refreshing with \"rclone config reconnect gdrive:\"", .auth),
+        ("couldn't connect SSH: ssh: handshake failed: ssh: unable to authenticate, attempted methods [none password]", .auth),
+        ("Failed to copy: mkdir \"/x\" failed: permission denied", .auth),
+        ("read metadata failed: 401 Unauthorized", .auth),
+        ("Failed to create file system for \"gdrive:x\": didn't find section in config file", .configuration),
+        ("Error: unknown flag: --bogus", .configuration),
+        ("couldn't connect SSH: dial tcp 127.0.0.1:1: connect: connection refused", .unavailable),
+        ("Failed to copy: Update ReadFrom failed: connection lost", .unavailable),
+        ("Failed to copy: 503 Service Unavailable", .unavailable),
+        ("corrupted on transfer: sizes differ 40123 vs 1000", .unavailable),
+    ])
+    func classifies(stderr: String, expected: ShipFailure) {
+        let call = RcloneCall(argv: ["rclone"], exitCode: 1, startedAt: .now(), microseconds: 0, stderr: "2026/11/21 10:00:00 ERROR : " + stderr)
+        #expect(ShipFailure.classify(call) == expected)
+    }
+
+    @Test func aMissingRcloneIsConfigurationAndStatusesFollowTheDocumentedOrder() {
+        var call = RcloneCall(argv: ["rclone"], exitCode: nil, startedAt: .now(), microseconds: 0)
+        call.spawnError = "cannot run rclone"
+        #expect(ShipFailure.classify(call) == .configuration)
+        let order = ShipFailure.allCases.sorted { $0.rank > $1.rank }.map { $0.status.rawValue }
+        #expect(order == [78, 73, 65, 77, 75, 69, 1, 74])
+        var worst: ShipFailure?
+        for failure in [ShipFailure.verification, .quota, .unavailable] { worst.worsen(failure) }
+        #expect(worst == .quota)
+    }
+}
+
+/// A data directory with sealed parts and a remote that is a local directory: rclone's local
+/// backend has md5, so the whole ship protocol runs with the real rclone and no server.
+private struct ShipFixture {
+    let seal = SealFixture()
+    var remote: String { seal.scratch + "/remote" }
+    let base = Timestamp(seconds: (Timestamp.now().seconds - 7200) / 60 * 60)
+
+    init(windows: Int) {
+        for w in 0..<windows {
+            for s in 0..<3 { seal.add(snapshot(startedAt: Timestamp(seconds: base.seconds + Int64(60 * w + s)))) }
+        }
+        #expect(seal.seal() == .complete)
+    }
+
+    func configuration(program: String = "rclone", keepDays: Int = 0) -> ShipConfiguration {
+        ShipConfiguration(dataDirectory: seal.data, remote: remote, rclone: Rclone(program: program, configFile: "/dev/null"),
+                          dryRun: false, waitForLock: true, keepDays: keepDays, command: ["ship"])
+    }
+
+    func ship(program: String = "rclone") async -> OrderbooksCore.ExitStatus {
+        await ShipRun(configuration: configuration(program: program), log: Log(environment: [:])).run()
+    }
+
+    func prune(keepDays: Int = 0) async -> OrderbooksCore.ExitStatus {
+        await ShipPrune(configuration: configuration(keepDays: keepDays), log: Log(environment: [:])).run()
+    }
+
+    var window: SealWindow { SealWindow(containing: base, minutes: 1, collector: "c1") }
+    var day: String { window.dayDirectory }
+
+    func receipt(_ part: String) throws -> (text: String, summary: Receipt.Summary) {
+        let bytes = try DurableFile.read(seal.data + "/receipts/" + day + "/" + part + Receipt.suffix) ?? []
+        return (String(decoding: bytes, as: UTF8.self), try Receipt.decode(bytes, directory: day))
+    }
+
+    /// An rclone that lists every file twice, the second copy's md5 changed when `differing`.
+    func duplicatingRclone(differing: Bool) -> String {
+        let path = seal.scratch + "/rclone-dup-\(differing)"
+        let script = """
+            #!/bin/sh
+            case " $* " in
+            *" lsjson "*) rclone "$@" | python3 -c 'import json, sys
+            listing = json.load(sys.stdin)
+            copies = [dict(e, Hashes={"md5": "f" * 32} if \(differing ? "True" : "False") else e.get("Hashes")) for e in listing]
+            json.dump(listing + copies, sys.stdout)' ;;
+            *) exec rclone "$@" ;;
+            esac
+            """
+        try! DurableFile.create(Array(script.utf8), at: path, temporaryDirectory: seal.scratch)
+        chmod(path, 0o755)
+        return path
+    }
+}
+
+@Suite struct ShipRunTests {
+    @Test func shipsVerifiesConvergesAndPrunesOnlyWhatTheRemoteStillHolds() async throws {
+        let f = ShipFixture(windows: 2)
+        defer { f.seal.remove() }
+        let parts = [f.window.partName(1), SealWindow(containing: Timestamp(seconds: f.base.seconds + 60), minutes: 1, collector: "c1").partName(1)]
+        #expect(await f.ship() == .complete)
+        let sealed = f.seal.data + "/sealed/" + f.day + "/", shipped = f.remote + "/" + f.day + "/"
+        for part in parts {
+            let receipt = try f.receipt(part)
+            #expect(receipt.summary.status == .verified)
+            #expect(receipt.text.contains("\"method\":\"remote-md5\""))
+            for suffix in [SealWindow.segmentSuffix, SealWindow.manifestSuffix] {
+                #expect(try DurableFile.read(shipped + part + suffix) == DurableFile.read(sealed + part + suffix))
+            }
+        }
+        // A re-run ships nothing and leaves verified receipts alone.
+        let before = try f.receipt(parts[0]).text
+        #expect(await f.ship() == .complete)
+        #expect(try f.receipt(parts[0]).text == before)
+
+        // Too young to prune with a week's keep.
+        #expect(await f.prune(keepDays: 7) == .complete)
+        #expect(access(sealed + parts[0] + SealWindow.segmentSuffix, F_OK) == 0)
+
+        // The remote copy changes behind our back (same size): prune refuses, the receipt turns
+        // failed, the next ship sends the part again, and only then does prune delete.
+        let remoteSegment = shipped + parts[0] + SealWindow.segmentSuffix
+        let fd = open(remoteSegment, O_WRONLY)
+        _ = pwrite(fd, [0x58], 1, 40)
+        close(fd)
+        #expect(await f.prune() == .mismatch)
+        #expect(try f.receipt(parts[0]).summary.status == .failed)
+        #expect(try f.receipt(parts[0]).text.contains("\"status\":\"hash_mismatch\""))
+        #expect(access(sealed + parts[0] + SealWindow.segmentSuffix, F_OK) == 0)
+        #expect(access(sealed + parts[1] + SealWindow.segmentSuffix, F_OK) != 0, "the intact part was pruned")
+        #expect(await f.ship() == .complete)
+        #expect(try DurableFile.read(remoteSegment) == DurableFile.read(sealed + parts[0] + SealWindow.segmentSuffix))
+        #expect(await f.prune() == .complete)
+        #expect(f.seal.names("sealed/" + f.day).isEmpty)
+        #expect(f.seal.names("receipts/" + f.day).sorted() == parts.flatMap { [$0 + ".pruned.json", $0 + Receipt.suffix] }.sorted())
+
+        // A late snapshot of a pruned window becomes part 2: a shipped name is never reused.
+        f.seal.add(snapshot(startedAt: Timestamp(seconds: f.base.seconds + 30)))
+        #expect(f.seal.seal() == .complete)
+        #expect(f.seal.names("sealed/" + f.day).contains(f.window.partName(2) + SealWindow.manifestSuffix))
+        #expect(await f.ship() == .complete)
+    }
+
+    @Test func aChangedLocalFileIsRefusedAndTheOthersStillShip() async throws {
+        let f = ShipFixture(windows: 2)
+        defer { f.seal.remove() }
+        let path = f.seal.data + "/sealed/" + f.day + "/" + f.window.partName(1) + SealWindow.segmentSuffix
+        let fd = open(path, O_WRONLY)
+        _ = pwrite(fd, [0x58], 1, 30)
+        close(fd)
+        #expect(await f.ship() == .localMismatch)
+        #expect(try f.receipt(f.window.partName(1)).summary.status == .refused)
+        #expect(access(f.remote + "/" + f.day + "/" + f.window.partName(1) + SealWindow.segmentSuffix, F_OK) != 0)
+        let other = SealWindow(containing: Timestamp(seconds: f.base.seconds + 60), minutes: 1, collector: "c1").partName(1)
+        #expect(try f.receipt(other).summary.status == .verified)
+    }
+
+    @Test func identicalDuplicatesVerifyWithAWarningDifferingOnesDoNot() async throws {
+        let f = ShipFixture(windows: 1)
+        defer { f.seal.remove() }
+        #expect(await f.ship(program: f.duplicatingRclone(differing: true)) == .mismatch)
+        let failed = try f.receipt(f.window.partName(1))
+        #expect(failed.summary.status == .failed && failed.text.contains("\"status\":\"duplicate\"") && failed.text.contains("\"remote_copies\":2"))
+        // Differing copies are never "repaired" by another upload: one copy call only.
+        #expect(failed.text.ranges(of: "\"copy\"").count == 1)
+
+        #expect(await f.ship(program: f.duplicatingRclone(differing: false)) == .complete)
+        let verified = try f.receipt(f.window.partName(1))
+        #expect(verified.summary.status == .verified && verified.text.contains("identical copies on the remote"))
+    }
+
+    @Test func aMissingRcloneLeavesFailedReceiptsAndEverythingLocal() async throws {
+        let f = ShipFixture(windows: 1)
+        defer { f.seal.remove() }
+        #expect(await f.ship(program: f.seal.scratch + "/no-such-rclone") == .configuration)
+        let receipt = try f.receipt(f.window.partName(1))
+        #expect(receipt.summary.status == .failed && receipt.text.contains("\"error_class\":\"configuration\""))
+        #expect(f.seal.names("sealed/" + f.day).count == 2)
+        #expect(await f.ship() == .complete)
+    }
+}
