@@ -6,7 +6,8 @@ final class RemoteSession {
     let log: Log
     private(set) var calls: [RcloneCall] = []
     private(set) var version: String?
-    private(set) var method: RemoteCheck.Method = .remoteMD5
+    /// Set once `open()` has learned what the remote can hash.
+    private(set) var method: RemoteCheck.Method?
 
     /// Why a step failed: its class and rclone's own words.
     struct Failure: Error {
@@ -57,12 +58,12 @@ final class RemoteSession {
             sha256s = sums
         }
         for directory in Set(files.map(\.directory)).sorted() {
-            let (call, listing) = await rclone.list(path(directory), md5: method == .remoteMD5)
+            let (call, listing) = await rclone.list(path(directory), md5: method != .downloadSHA256)
             do throws(Failure) {
                 try record(call, "lsjson")
                 guard let listing else { throw Failure(kind: .unavailable, message: "rclone lsjson \(path(directory)): unreadable listing") }
                 for (i, file) in files.enumerated() where file.directory == directory {
-                    checks[i] = RemoteCheck.of(file, listing: listing, method: method, sha256s: sha256s[file.relativePath])
+                    checks[i] = RemoteCheck.of(file, listing: listing, method: method ?? .remoteMD5, sha256s: sha256s[file.relativePath])
                 }
             } catch {
                 failure = error

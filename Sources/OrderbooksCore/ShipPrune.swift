@@ -128,7 +128,7 @@ public struct ShipPrune {
         record.field("schema", Receipt.schemaVersion)
         record.field("part", candidate.part)
         record.field("remote", session.path(day))
-        record.field("method", session.method.rawValue)
+        record.field("method", session.method?.rawValue)
         record.field("files", each: Array(zip(candidate.files, zip(candidate.localPaths, checks)))) { item, f in
             let (file, (path, check)) = item
             f.field("name", file.name)

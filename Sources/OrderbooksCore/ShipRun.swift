@@ -92,7 +92,7 @@ public struct ShipRun {
             let receipt = Receipt(
                 part: part.name, status: verified ? .verified : part.refusal?.0 == .localIntegrity ? .refused : .failed,
                 failure: outcome.failure, error: outcome.message, remoteDirectory: session.path(part.directory),
-                method: session.version == nil ? nil : session.method,
+                method: session.method,
                 files: part.files.indices.map { f in
                     Receipt.Entry(file: part.files[f], localPath: part.localPaths[f], remotePath: session.path(part.files[f].relativePath),
                                   check: outcome.checks[f])
@@ -114,7 +114,7 @@ public struct ShipRun {
                 totals.verified += 1
                 totals.bytes += part.files.reduce(0) { $0 + $1.bytes }
                 let segment = part.files[0]
-                log(.info, "ship: verified \(part.name): \(segment.bytes) bytes, md5 \(segment.md5), \(session.method.rawValue), at \(session.path(segment.relativePath))")
+                log(.info, "ship: verified \(part.name): \(segment.bytes) bytes, md5 \(segment.md5), \(session.method?.rawValue ?? ""), at \(session.path(segment.relativePath))")
                 for warning in receipt.warnings { log(.warning, "ship: \(part.name): \(warning)") }
             } else {
                 if receipt.status == .refused { totals.refused += 1 } else { totals.failed += 1 }

@@ -18,13 +18,13 @@ import Testing
             install -m 0755 /dev/null "$root/opt/orderbooks/bin/ship"
             cp "$UNITS"/orderbooks-*.service "$UNITS"/orderbooks-*.timer "$root/etc/systemd/system/"
             systemd-analyze verify --root="$root" orderbooks-snap.service orderbooks-snap.timer orderbooks-seal.service orderbooks-seal.timer \\
-                orderbooks-ship.service orderbooks-ship.timer
+                orderbooks-ship.service orderbooks-ship.timer orderbooks-prune.service orderbooks-prune.timer
             """
         let result = try await run("/bin/sh", ["-c", script], env: ["UNITS": Paths.packageRoot + "/systemd-timers"])
         #expect(result.exitCode == 0 && result.stderr.isEmpty, "\(result)")
     }
 
-    @Test(arguments: ["snap", "seal", "ship"]) func serviceExposureIsAtMostTwoAndAHalf(tool: String) async throws {
+    @Test(arguments: ["snap", "seal", "ship", "prune"]) func serviceExposureIsAtMostTwoAndAHalf(tool: String) async throws {
         let result = try await run("/usr/bin/systemd-analyze", ["security", "--offline=true", "--no-pager",
                                                                 Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service"])
         let score = result.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") }
@@ -36,8 +36,8 @@ import Testing
     @Test func cronLinesAreValidShellAndRunTheSameBinaries() async throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/cron/orderbooks") ?? [], as: UTF8.self)
         let jobs = text.split(separator: "\n").filter { $0.first == "*" || $0.first?.isNumber == true }
-        #expect(jobs.count == 3)
-        for (job, binary) in zip(jobs, ["/opt/orderbooks/bin/snap", "/opt/orderbooks/bin/seal", "/opt/orderbooks/bin/ship"]) {
+        #expect(jobs.count == 4)
+        for (job, binary) in zip(jobs, ["/opt/orderbooks/bin/snap", "/opt/orderbooks/bin/seal", "/opt/orderbooks/bin/ship", "/opt/orderbooks/bin/ship prune"]) {
             let fields = job.split(separator: " ", maxSplits: 6, omittingEmptySubsequences: true)
             #expect(fields.count == 7 && fields[5] == "orderbooks", "an /etc/cron.d line names the user")
             // cron turns an unescaped % into a newline and unescapes \%.
@@ -48,6 +48,6 @@ import Testing
             #expect(check.exitCode == 0, "\(check)")
         }
         let schedules = jobs.map { $0.split(separator: " ").prefix(5).joined(separator: " ") }
-        #expect(schedules == ["* * * * *", "1-59/5 * * * *", "2-59/5 * * * *"])
+        #expect(schedules == ["* * * * *", "1-59/5 * * * *", "2-59/5 * * * *", "30 * * * *"])
     }
 }
