@@ -25,17 +25,8 @@ public struct ShipPrune {
 
     public func run() async -> ExitStatus {
         let started = Timestamp.now()
-        let lock: FileLock?
-        do {
-            lock = try ShipRun.lock(directory, wait: configuration.waitForLock, dryRun: configuration.dryRun)
-        } catch {
-            log(.error, "ship prune: \(error)")
-            return .cannotWrite
-        }
-        if lock == nil && !configuration.dryRun {
-            log(.info, "ship prune: another ship or prune is running; nothing done")
-            return .complete
-        }
+        let (lock, early) = ShipRun.lock(directory, configuration, log: log, tool: "ship prune")
+        if let early { return early }
         defer { withExtendedLifetime(lock) {} }
 
         let cutoff = Timestamp(seconds: started.seconds - Int64(configuration.keepDays) * 86_400)

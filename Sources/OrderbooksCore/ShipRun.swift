@@ -39,17 +39,8 @@ public struct ShipRun {
 
     public func run() async -> ExitStatus {
         let started = Timestamp.now()
-        let lock: FileLock?
-        do {
-            lock = try ShipRun.lock(directory, wait: configuration.waitForLock, dryRun: configuration.dryRun)
-        } catch {
-            log(.error, "ship: \(error)")
-            return .cannotWrite
-        }
-        if lock == nil && !configuration.dryRun {
-            log(.info, "ship: another ship or prune is running; nothing done")
-            return .complete
-        }
+        let (lock, early) = ShipRun.lock(directory, configuration, log: log, tool: "ship")
+        if let early { return early }
         defer { withExtendedLifetime(lock) {} }
 
         let (parts, shipped) = pendingParts()
@@ -265,11 +256,20 @@ public struct ShipRun {
         return worst?.status ?? .complete
     }
 
-    /// The lock ship and prune share; a dry run does not wait for it and writes nothing.
-    static func lock(_ directory: DataDirectory, wait: Bool, dryRun: Bool) throws(FileError) -> FileLock? {
-        if dryRun { return nil }
-        try DurableFile.makeDirectories(directory.state)
-        return try FileLock(exclusive: directory.state + "/ship.lock", wait: wait)
+    /// Takes the lock ship and prune share, or says what to exit with at once: 0 when another
+    /// one holds it (without --wait), 73 when it cannot be taken. A dry run writes nothing and
+    /// takes none.
+    static func lock(_ directory: DataDirectory, _ configuration: ShipConfiguration, log: Log, tool: String) -> (FileLock?, ExitStatus?) {
+        if configuration.dryRun { return (nil, nil) }
+        do {
+            try DurableFile.makeDirectories(directory.state)
+            if let lock = try FileLock(exclusive: directory.state + "/ship.lock", wait: configuration.waitForLock) { return (lock, nil) }
+            log(.info, "\(tool): another ship or prune is running; nothing done")
+            return (nil, .complete)
+        } catch {
+            log(.error, "\(tool): \(error)")
+            return (nil, .cannotWrite)
+        }
     }
 
     static func receiptPath(_ directory: DataDirectory, day: String, part: String) -> String {
