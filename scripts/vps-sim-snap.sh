@@ -17,8 +17,12 @@
 #                default .build/release/snap
 #   VPS_WORK     where overlays and logs go (default /var/tmp/orderbooks-vps; not under the repo)
 #   VPS_BASE     the cached rootfs (default $VPS_WORK/base); VPS_NAME (default obsnap)
-#   E2E_SECONDS  how long e2e lets the timer run (default 30); E2E_CRON=1 also checks cron/ (~2 min)
-# Needs root; installs systemd-container, mmdebstrap, openssl, python3 with apt when missing.
+#   SEAL_BIN, SHIP_BIN  seal and ship beside SNAP_BIN unless set
+#   E2E_SECONDS  how long e2e lets the timer run (default 30); E2E_CRON=1 also checks cron/ (~2 min);
+#                E2E_SHIP=1 also checks seal, ship and prune under their units against an sftp
+#                remote (rclone serve sftp in the container's namespace), with an outage (~3 min)
+# Needs root; installs systemd-container, mmdebstrap, openssl, python3 (and rclone for E2E_SHIP)
+# with apt when missing.
 # The single-quoted $0/$1 below are meant for mmdebstrap's hooks and an inner bash:
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -28,6 +32,8 @@ WORK=${VPS_WORK:-/var/tmp/orderbooks-vps}
 NAME=${VPS_NAME:-obsnap}
 BASE=${VPS_BASE:-$WORK/base}
 SNAP_BIN=${SNAP_BIN:-$REPO/.build/release/snap}
+SEAL_BIN=${SEAL_BIN:-$(dirname "$SNAP_BIN")/seal}
+SHIP_BIN=${SHIP_BIN:-$(dirname "$SNAP_BIN")/ship}
 D=$WORK/$NAME      # this container's overlay dirs, pids, logs and fake server state
 ROOT=$D/merged     # the container's / as seen from the host
 SPOOL=$ROOT/var/lib/orderbooks/spool
@@ -43,6 +49,7 @@ need_tools() {
     command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
     command -v openssl >/dev/null || missing+=(openssl)
     command -v python3 >/dev/null || missing+=(python3)
+    command -v rclone >/dev/null || missing+=(rclone)
     if ((${#missing[@]})); then
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
     fi
@@ -226,7 +233,7 @@ cmd_up() {
 cmd_down() {
     local p c
     stop_container
-    for p in fake dns; do
+    for p in fake dns sftp; do
         if [ -f "$D/$p.pid" ]; then kill "$(cat "$D/$p.pid")" 2>/dev/null || true; fi
     done
     sleep 0.5   # the fake stops within its 0.2 s poll interval
@@ -319,9 +326,107 @@ cmd_e2e() {
     check "every snapshot passes gzip -t after the power cut" all_gzip_ok
     check "journal kept both boots" ge "$(in_vps journalctl --list-boots --no-pager | tail -n +2 | wc -l)" 2
 
+    if [ "${E2E_SHIP:-0}" = 1 ]; then ship_check; fi
     if [ "${E2E_CRON:-0}" = 1 ]; then cron_check; fi
     log "done: $FAILS failure(s)"
     [ "$FAILS" -eq 0 ]
+}
+
+# --- seal, ship and prune under their units, against an sftp remote in the container's namespace ---
+# The VPS gets Debian's rclone (the host's binary: the same package, linked against glibc only) and
+# a real rclone.conf in /etc/orderbooks/rclone/, as docs/OPERATIONS.md installs it. The remote is
+# `rclone serve sftp` on the namespace's loopback, so the units' sandbox (seccomp filter,
+# MemoryDenyWriteExecute, address families) is exercised with a real Go rclone and real SSH.
+
+REMOTE=$D/remote   # what the sftp server serves, seen from the host
+sftp_start() {  # sftp_start [PORT]: on a fixed port when given, so the remote comes back where it was
+    mkdir -p "$REMOTE" "$D/sftp-cache"
+    : >"$D/sftp.log"
+    ip netns exec "$NAME" rclone serve sftp "$REMOTE" --addr "127.0.0.1:${1:-0}" --user ob --pass ob \
+        --config /dev/null --cache-dir "$D/sftp-cache" --dir-cache-time 0s --authorized-keys /dev/null \
+        >"$D/sftp.log" 2>&1 </dev/null &
+    echo $! >"$D/sftp.pid"
+    wait_for 10 grep -q 'SFTP server listening on' "$D/sftp.log"
+    sed -n 's/.*SFTP server listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$D/sftp.log" | head -1 >"$D/sftp.port"
+}
+sftp_stop() { kill "$(cat "$D/sftp.pid")" 2>/dev/null || true; sleep 0.3; }
+
+install_ship() {  # seal, ship, their units, rclone and its config, into the running container
+    local gid; gid=$(chroot "$ROOT" id -g orderbooks)
+    install -m 0755 "$SEAL_BIN" "$ROOT/opt/orderbooks/bin/seal"
+    install -m 0755 "$SHIP_BIN" "$ROOT/opt/orderbooks/bin/ship"
+    install -m 0755 "$(command -v rclone)" "$ROOT/usr/bin/rclone"
+    install -m 0644 "$REPO"/systemd-timers/orderbooks-{seal,ship,prune}.{service,timer} "$ROOT/etc/systemd/system/"
+    install -d -m 0700 -o "$(chroot "$ROOT" id -u orderbooks)" -g "$gid" "$ROOT/etc/orderbooks/rclone"
+    printf '%s\n' "[vps]" "type = sftp" "host = 127.0.0.1" "port = $(cat "$D/sftp.port")" "user = ob" \
+        "pass = $(rclone obscure ob)" "shell_type = unix" "md5sum_command = md5sum" "sha1sum_command = sha1sum" \
+        >"$ROOT/etc/orderbooks/rclone/rclone.conf"
+    chown "$(chroot "$ROOT" id -u orderbooks):$gid" "$ROOT/etc/orderbooks/rclone/rclone.conf"
+    chmod 0600 "$ROOT/etc/orderbooks/rclone/rclone.conf"
+    write_env "ORDERBOOKS_CLOB_URL=$(endpoint https)" "ORDERBOOKS_GAMMA_URL=$(endpoint https)" \
+        "ORDERBOOKS_CA_FILE=/etc/orderbooks/fake-ca.pem" "ORDERBOOKS_SEGMENT_MINUTES=1" "ORDERBOOKS_GRACE_SECONDS=5" \
+        "ORDERBOOKS_REMOTE=vps:orderbooks/polymarket" "ORDERBOOKS_KEEP_DAYS=0"
+    in_vps systemctl daemon-reload
+}
+
+ship_unit() { in_vps systemctl show -P "$2" "orderbooks-$1.service"; }
+next_minute() { local now; now=$(date +%s); sleep $(( 60 - now % 60 + 7 )); }  # past the 5 s grace
+SEALED=$ROOT/var/lib/orderbooks/sealed
+RECEIPTS=$ROOT/var/lib/orderbooks/receipts
+parts() { { find "$SEALED" -name '*.manifest.json' 2>/dev/null || true; } | wc -l; }
+receipts_verified() {  # every sealed part has a receipt that says verified, and the remote copy is identical
+    local m part rel n=0
+    while read -r m; do
+        rel=${m#"$SEALED"/}; part=${rel%.manifest.json}
+        grep -q '"status":"verified"' "$RECEIPTS/$part.receipt.json" || { log "not verified: $part"; return 1; }
+        cmp -s "$SEALED/$part.jsonl.gz" "$REMOTE/orderbooks/polymarket/$part.jsonl.gz" || { log "remote differs: $part"; return 1; }
+        cmp -s "$m" "$REMOTE/orderbooks/polymarket/$rel" || { log "remote manifest differs: $part"; return 1; }
+        n=$((n + 1))
+    done < <(find "$SEALED" -name '*.manifest.json')
+    [ "$n" -gt 0 ]
+}
+unit_ok() { in_vps systemctl start "orderbooks-$1.service" 2>/dev/null && [ "$(ship_unit "$1" Result)" = success ]; }
+
+ship_check() {
+    local score tool p0 status
+    in_vps systemctl start orderbooks-snap.timer
+    sftp_start; install_ship
+    check "systemd-analyze verify, inside: seal, ship, prune" in_vps systemd-analyze verify \
+        orderbooks-seal.service orderbooks-seal.timer orderbooks-ship.service orderbooks-ship.timer \
+        orderbooks-prune.service orderbooks-prune.timer
+    for tool in ship prune; do
+        score=$(in_vps systemd-analyze security "orderbooks-$tool.service" --no-pager | sed -n 's/.*exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+        check "systemd-analyze security, inside: $tool $score <= 2.5" \
+            in_vps systemd-analyze security --threshold=25 "orderbooks-$tool.service" --no-pager
+    done
+
+    # Snapshots for a minute, sealed by the unit, shipped by the unit: verified, byte-identical.
+    next_minute
+    check "seal.service succeeds" unit_ok seal
+    check "seal made parts ($(parts))" ge "$(parts)" 1
+    check "ship.service succeeds (rclone under the sandbox, config in /etc/orderbooks/rclone)" unit_ok ship
+    check "every part verified, remote byte-identical" receipts_verified
+    check "ship's summary is in the journal with PRIORITY=6" journal_has PRIORITY=6 -u orderbooks-ship.service -t orderbooks-ship
+
+    # The remote goes away: ship fails with 69 and keeps everything; it comes back: the next ship converges.
+    sftp_stop
+    next_minute; p0=$(parts)
+    check "seal.service succeeds while the remote is down" unit_ok seal
+    in_vps systemctl start orderbooks-ship.service 2>/dev/null || true
+    status=$(ship_unit ship ExecMainStatus)
+    check "ship.service fails with 69 while the remote is down (got $status)" test "$status" = 69
+    check "a receipt says failed, unavailable" grep -rlq '"error_class":"unavailable"' "$RECEIPTS"
+    check "nothing local deleted ($p0 -> $(parts) parts)" ge "$(parts)" "$p0"
+    sftp_start "$(cat "$D/sftp.port")"
+    check "ship.service succeeds once the remote is back" unit_ok ship
+    check "every part verified after the outage" receipts_verified
+
+    # Prune (keep-days 0): deletes verified parts after a fresh listing, records each deletion.
+    p0=$(parts)
+    check "prune.service succeeds" unit_ok prune
+    check "prune deleted the $p0 verified part(s)" test "$(parts)" -eq 0
+    check "a .pruned.json per deleted part" test "$(find "$RECEIPTS" -name '*.pruned.json' | wc -l)" -eq "$p0"
+    check "the remote keeps them" test "$(find "$REMOTE" -name '*.jsonl.gz' | wc -l)" -ge "$p0"
 }
 
 cron_check() {  # cron/orderbooks under Debian's cron: one minute's job gives about 60 files
