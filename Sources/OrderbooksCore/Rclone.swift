@@ -49,6 +49,8 @@ public struct RemoteEntry: Sendable, Equatable {
 public struct Rclone: Sendable {
     public var program: String
     public var configFile: String?
+    /// Where the running rclone is noted, so the next run can end it if ship is killed alone.
+    public var record: RcloneRecord?
 
     public init(program: String, configFile: String?) {
         (self.program, self.configFile) = (program, configFile)
@@ -121,11 +123,14 @@ public struct Rclone: Sendable {
         var call = RcloneCall(argv: [program] + argv, filesFrom: names, exitCode: nil, startedAt: start, microseconds: 0)
         do {
             let input = names.map { $0 + "\n" }.joined()
-            let record = try await Subprocess.run(executable, arguments: Arguments(argv), environment: .inherit,
-                                                  input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 16 << 20))
-            if case .exited(let code) = record.terminationStatus { call.exitCode = code }
-            call.stdout = record.standardOutput
-            call.stderr = record.standardError
+            let result = try await Subprocess.run(executable, arguments: Arguments(argv), environment: .inherit,
+                                                  input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 16 << 20)) { [record] execution in
+                record?.note(execution.processIdentifier.value)
+            }
+            record?.clear()
+            if case .exited(let code) = result.terminationStatus { call.exitCode = code }
+            call.stdout = result.standardOutput
+            call.stderr = result.standardError
         } catch let error as SubprocessError where error.code == .executableNotFound || error.code == .spawnFailed {
             call.spawnError = "cannot run \(program): \(error)"
         } catch {

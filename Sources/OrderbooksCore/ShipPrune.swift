@@ -76,7 +76,7 @@ public struct ShipPrune {
         }
 
         var pruned = 0, mismatched = 0
-        let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log)
+        let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log, record: RcloneRecord(path: ShipRun.rcloneRecordPath(directory)))
         if !candidates.isEmpty {
             do {
                 try await session.open()

@@ -50,7 +50,7 @@ public struct ShipRun {
             return .complete
         }
 
-        let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log)
+        let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log, record: RcloneRecord(path: Self.rcloneRecordPath(directory)))
         var outcomes = [PartOutcome](repeating: PartOutcome(), count: parts.count)
         for (i, part) in parts.enumerated() {
             outcomes[i].checks = part.refusal?.2.map(RemoteCheck.init(status:)) ?? part.files.map { _ in RemoteCheck(status: .notChecked) }
@@ -263,7 +263,12 @@ public struct ShipRun {
         if configuration.dryRun { return (nil, nil) }
         do {
             try DurableFile.makeDirectories(directory.state)
-            if let lock = try FileLock(exclusive: directory.state + "/ship.lock", wait: configuration.waitForLock) { return (lock, nil) }
+            if let lock = try FileLock(exclusive: directory.state + "/ship.lock", wait: configuration.waitForLock) {
+                if let pid = RcloneRecord(path: Self.rcloneRecordPath(directory)).endLeftover() {
+                    log(.warning, "\(tool): ended rclone \(pid), left running by a ship or prune that was killed")
+                }
+                return (lock, nil)
+            }
             log(.info, "\(tool): another ship or prune is running; nothing done")
             return (nil, .complete)
         } catch {
@@ -271,6 +276,8 @@ public struct ShipRun {
             return (nil, .cannotWrite)
         }
     }
+
+    static func rcloneRecordPath(_ directory: DataDirectory) -> String { directory.state + "/ship.rclone" }
 
     static func receiptPath(_ directory: DataDirectory, day: String, part: String) -> String {
         directory.receipts + "/" + day + "/" + part + Receipt.suffix

@@ -231,3 +231,31 @@ private struct ShipFixture {
         #expect(await f.ship() == .complete)
     }
 }
+
+/// A ship killed alone leaves its rclone running; the next run must end it, and nothing else.
+@Suite struct RcloneRecordTests {
+    @Test func endsTheNotedProcessOnlyIfItIsStillTheSameOne() throws {
+        let scratch = SealFixture()
+        defer { scratch.remove() }
+        let record = RcloneRecord(path: scratch.scratch + "/ship.rclone")
+        func spawnSleeper() throws -> pid_t {
+            let pidFile = scratch.scratch + "/pid"
+            #expect(system("sleep 60 >/dev/null 2>&1 & echo $! > '\(pidFile)'") == 0)
+            return try #require(pid_t(String(decoding: try DurableFile.read(pidFile) ?? [], as: UTF8.self).trimmingWhitespace))
+        }
+        let leftover = try spawnSleeper()
+        record.note(leftover)
+        #expect(record.endLeftover() == leftover)
+        #expect(RcloneRecord.identity(of: leftover).map { $0.zombie } ?? true, "the leftover still runs")
+        #expect(access(record.path, F_OK) != 0)
+
+        // Another process under a noted pid (another start time) is left alone.
+        let other = try spawnSleeper()
+        let identity = try #require(RcloneRecord.identity(of: other))
+        try DurableFile.replace(Array("\(other) \(identity.startTime + 1) \(identity.name)\n".utf8), at: record.path, temporaryDirectory: scratch.scratch)
+        #expect(record.endLeftover() == nil)
+        #expect(RcloneRecord.identity(of: other)?.zombie == false)
+        kill(other, SIGKILL)
+        #expect(record.endLeftover() == nil, "no record, nothing to end")
+    }
+}
