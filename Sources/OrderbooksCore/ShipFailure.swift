@@ -53,7 +53,7 @@ public enum ShipFailure: String, Sendable, CaseIterable {
         let text = call.stderr.lowercased()
         let has = { (needles: [String]) in needles.contains { text.contains($0) } }
         if has(["quota", "ratelimitexceeded", "rate limit", "upload limit", "uploadlimit", "too many requests",
-                "insufficient storage", "no space left", "storage full"]) { return .quota }
+                "insufficient storage", "no space left", "storage full", "disk space", "file too big", "disk full"]) { return .quota }
         if has(["didn't find section in config file", "unknown flag", "unknown command", "unknown shorthand flag",
                 "config file not found", "syntax or usage error"]) { return .configuration }
         if has(["unauthorized", "forbidden", "invalid_grant", "couldn't fetch token", "unable to authenticate",

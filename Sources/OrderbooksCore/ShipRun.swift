@@ -245,6 +245,7 @@ public struct ShipRun {
         for part in parts {
             if let (kind, message, _) = part.refusal {
                 print("would refuse \(part.name) (\(kind.rawValue)): \(message)")
+                log(.error, "ship: dry run: \(part.name) would be refused (\(kind.rawValue)): \(message)")
                 worst.worsen(kind)
                 continue
             }

@@ -27,6 +27,12 @@ enum Paths {
         return String(snap.dropLast("snap".count)) + "seal"
     }()
 
+    /// `ship`, found like `snap` (`ORDERBOOKS_SHIP_BIN`).
+    static let ship: String = {
+        if let bin = ProcessEnvironment.current["ORDERBOOKS_SHIP_BIN"], !bin.isEmpty { return bin }
+        return String(snap.dropLast("snap".count)) + "ship"
+    }()
+
     static let fake = packageRoot + "/Tests/FakePolymarket/fake_polymarket.py"
 }
 
@@ -73,6 +79,10 @@ func runSnap(_ arguments: [String], env: [String: String] = [:]) async throws ->
 
 func runSeal(_ arguments: [String], env: [String: String] = [:]) async throws -> ProcessOutcome {
     try await run(Paths.seal, arguments, env: env)
+}
+
+func runShip(_ arguments: [String], env: [String: String] = [:]) async throws -> ProcessOutcome {
+    try await run(Paths.ship, arguments, env: env)
 }
 
 /// Runs `program` and SIGKILLs it after `milliseconds` unless it finished by then.

@@ -63,6 +63,7 @@ private let segment = ShippedFile(role: .segment, directory: "2026/11/21", name:
         ("Failed to copy: 507 Insufficient Storage", .quota),
         ("Failed to copy: 429 Too Many Requests", .quota),
         ("Failed to copy: Update Create failed: sftp: \"no space left on device\" (SSH_FX_FAILURE)", .quota),
+        ("Failed to copy: Update Close failed: sftp: \"preallocate: file too big for remaining disk space\" (SSH_FX_FAILURE)", .quota),
         ("Failed to create file system: couldn't fetch token: invalid_grant: maybe token expired? - try refreshing with \"rclone config reconnect gdrive:\"", .auth),
         ("couldn't connect SSH: ssh: handshake failed: ssh: unable to authenticate, attempted methods [none password]", .auth),
         ("Failed to copy: mkdir \"/x\" failed: permission denied", .auth),
