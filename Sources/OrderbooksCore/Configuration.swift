@@ -180,6 +180,29 @@ enum Setting {
         return list.isEmpty ? nil : list
     }
 
+    /// rclone reads `name:path` as a remote and anything else (no colon before the first `/`)
+    /// as a local path.
+    static func isLocalPath(_ remote: String) -> Bool {
+        !remote.prefix { $0 != "/" }.contains(":")
+    }
+
+    /// The absolute path with symbolic links resolved, for a path that may not exist yet: its
+    /// nearest existing ancestor resolved, the rest appended.
+    static func resolvedPath(_ path: String) -> String? {
+        var head = path.hasPrefix("/") ? path : "./" + path
+        var tail: [Substring] = []
+        while true {
+            if let resolved = realpath(head, nil) {
+                defer { free(resolved) }
+                let base = String(cString: resolved)
+                return ([base == "/" ? "" : base] + tail.reversed().map(String.init)).joined(separator: "/")
+            }
+            guard let slash = head.lastIndex(of: "/"), slash > head.startIndex else { return nil }
+            tail.append(head[head.index(after: slash)...])
+            head = String(head[..<slash])
+        }
+    }
+
     static var hostName: String? {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return nil }
@@ -264,13 +287,20 @@ public struct ShipOptions: ParsableArguments {
         guard let remote else {
             throw ConfigurationError(description: "no remote: set ORDERBOOKS_REMOTE or --remote (e.g. gdrive:orderbooks/polymarket; docs/OPERATIONS.md)")
         }
+        let dataDirectory = try common.dataDirectory(env)
+        // A local folder as the remote (rclone's local backend) must not be the data itself:
+        // with the remote at sealed/, every check would pass and prune would delete the only copy.
+        if Setting.isLocalPath(remote), let target = Setting.resolvedPath(remote), let data = Setting.resolvedPath(dataDirectory),
+           target == data || target.hasPrefix(data + "/") {
+            throw ConfigurationError(description: "the remote \(remote) is inside the data directory \(dataDirectory): ship would verify files against themselves")
+        }
         let configFile = rcloneConfig ?? env["RCLONE_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         if let configFile, access(configFile, R_OK) != 0 {
             throw ConfigurationError(description: "rclone config \(configFile) is not readable: \(String(cString: strerror(errno)))")
         }
         let program = try Setting.resolve(rclone, "ORDERBOOKS_RCLONE", env, default: "rclone", expected: "a program name or path") { $0.isEmpty ? nil : $0 }
         return ShipConfiguration(
-            dataDirectory: try common.dataDirectory(env), remote: remote,
+            dataDirectory: dataDirectory, remote: remote,
             rclone: Rclone(program: program, configFile: configFile),
             dryRun: dryRun, waitForLock: wait, keepDays: keepDays, command: command)
     }

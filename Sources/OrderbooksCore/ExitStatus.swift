@@ -4,7 +4,8 @@ public enum ExitStatus: Int32, Sendable {
     /// checked, or nothing to do. seal verify: everything matches.
     case complete = 0
     /// seal verify: a mismatch or a damaged file. ship: a remote copy is missing, of the wrong
-    /// size or hash, or has differing duplicates, even after a repair; ship prune: a remote
+    /// size or hash, or has differing duplicates, even after a repair, or the remote holds
+    /// another part under its name; ship prune: a remote
     /// listing no longer matches a receipt.
     case mismatch = 1
     /// snap: some books or markets are missing; what was captured is written. seal: sealed, but
@@ -29,7 +30,7 @@ public enum ExitStatus: Int32, Sendable {
     /// ship: the remote's quota or rate limit (storage full, Drive's daily upload limit, 429, 507).
     case remoteQuota = 75
     /// ship: the remote refused our credentials or permissions (401/403, bad password or token,
-    /// read-only target).
+    /// "permission denied" on the target).
     case remoteRefused = 77
     /// A bad environment variable or an unusable CA file; ship: no remote, rclone missing or
     /// not runnable, a remote rclone does not know.

@@ -18,6 +18,9 @@ public struct RcloneCall: Sendable {
 
     public var succeeded: Bool { exitCode == 0 }
 
+    /// rclone's status 3 for a remote directory that does not exist (yet): nothing there.
+    public var missingDirectory: Bool { exitCode == 3 && stderr.contains("directory not found") }
+
     /// The last lines rclone logged: enough to see why it failed, never a whole transfer log.
     public var stderrTail: [String] {
         let lines = stderr.split(separator: "\n").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
@@ -79,22 +82,19 @@ public struct Rclone: Sendable {
                   + (force ? ["--ignore-times"] : []), input: names)
     }
 
-    /// Lists the files of one remote directory, with their md5 when `md5`. A directory that does
-    /// not exist (rclone's status 3) is an empty listing.
+    /// Lists the files of one remote directory, with their md5 when `md5`; nil when rclone
+    /// failed or answered nonsense. A directory that does not exist is an empty listing.
     public func list(_ directory: String, md5: Bool) async -> (RcloneCall, [RemoteEntry]?) {
-        var call = await run(["lsjson", "--files-only", "--no-mimetype", "--no-modtime"] + (md5 ? ["--hash-type", "md5"] : []) + [directory])
-        if call.exitCode == 3 && call.stderr.contains("directory not found") {
-            call.stdout = Array("[]".utf8)
-        } else if !call.succeeded {
-            return (call, nil)
-        }
-        return (call, try? Self.parseListing(call.stdout))
+        let call = await run(["lsjson", "--files-only", "--no-mimetype", "--no-modtime"] + (md5 ? ["--hash-type", "md5"] : []) + [directory])
+        if call.missingDirectory { return (call, []) }
+        return (call, call.succeeded ? try? Self.parseListing(call.stdout) : nil)
     }
 
     /// The sha256 of each named file, computed by downloading it (for remotes with no hash of
-    /// their own). A name listed twice gets two values.
-    public func downloadedSHA256(_ root: String, names: [String]) async -> (RcloneCall, [String: [String]]) {
+    /// their own); a name listed twice gets two values. nil when rclone failed.
+    public func downloadedSHA256(_ root: String, names: [String]) async -> (RcloneCall, [String: [String]]?) {
         let call = await run(["hashsum", "sha256", "--download", "--files-from-raw", "-", root], input: names)
+        guard call.succeeded || call.missingDirectory else { return (call, nil) }
         var sums: [String: [String]] = [:]
         for line in String(decoding: call.stdout, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: " ", maxSplits: 1)
@@ -102,6 +102,11 @@ public struct Rclone: Sendable {
             sums[String(fields[1].drop { $0 == " " }), default: []].append(String(fields[0]).lowercased())
         }
         return (call, sums)
+    }
+
+    /// One remote file's bytes (`rclone cat`), at most 64 MiB.
+    public func cat(_ path: String) async -> RcloneCall {
+        await run(["cat", path])
     }
 
     /// `rclone lsjson` output: `[{"Path":..., "Size":..., "Hashes":{"md5":...}}, ...]`; entries
@@ -123,7 +128,8 @@ public struct Rclone: Sendable {
         var call = RcloneCall(argv: [program] + argv, filesFrom: names, exitCode: nil, startedAt: start, microseconds: 0)
         do {
             let input = names.map { $0 + "\n" }.joined()
-            let result = try await Subprocess.run(executable, arguments: Arguments(argv), environment: .inherit,
+            // rclone must log to stderr, where ship reads why it failed, whatever the env file says.
+            let result = try await Subprocess.run(executable, arguments: Arguments(argv), environment: .inherit.updating(["RCLONE_LOG_FILE": nil]),
                                                   input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 16 << 20)) { [record] execution in
                 record?.note(execution.processIdentifier.value)
             }

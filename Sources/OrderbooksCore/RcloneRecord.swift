@@ -23,9 +23,10 @@ public struct RcloneRecord: Sendable {
     /// The noted rclone ended normally.
     func clear() { unlink(path) }
 
-    /// Kills the rclone a killed ship left running, if it still runs, and waits until it is
-    /// gone; returns its pid. A pid reused by another process (another start time) is left alone.
-    public func endLeftover() -> pid_t? {
+    /// Kills the rclone a killed ship left running, if it still runs, and waits (10 s at most)
+    /// until it is gone; returns its pid and whether it ended. A pid reused by another process
+    /// (another start time) is left alone.
+    public func endLeftover() -> (pid: pid_t, ended: Bool)? {
         guard let bytes = try? DurableFile.read(path) else { return nil }
         defer { clear() }
         let fields = String(decoding: bytes, as: UTF8.self).split(separator: " ", maxSplits: 2)
@@ -34,10 +35,10 @@ public struct RcloneRecord: Sendable {
               identity.startTime == startTime, identity.name == String(fields[2]).trimmingWhitespace else { return nil }
         kill(pid, SIGKILL)
         for _ in 0..<200 {
-            guard let now = Self.identity(of: pid), now.startTime == startTime, !now.zombie else { break }
+            guard let now = Self.identity(of: pid), now.startTime == startTime, !now.zombie else { return (pid, true) }
             usleep(50_000)
         }
-        return pid
+        return (pid, false)
     }
 
     /// From `/proc/<pid>/stat`: the name, whether it is a zombie, and the start time (clock

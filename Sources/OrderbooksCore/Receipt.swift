@@ -22,6 +22,13 @@ public struct Receipt: Sendable {
         public var check: RemoteCheck
     }
 
+    /// A part's files with where they are and what a check found.
+    static func entries(_ files: [ShippedFile], localPaths: [String], checks: [RemoteCheck], session: RemoteSession) -> [Entry] {
+        files.indices.map { i in
+            Entry(file: files[i], localPath: localPaths[i], remotePath: session.path(files[i].relativePath), check: checks[i])
+        }
+    }
+
     public var part: String
     public var status: Status
     public var failure: ShipFailure?

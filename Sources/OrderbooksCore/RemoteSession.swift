@@ -34,9 +34,16 @@ final class RemoteSession {
         try record(versionCall, "version")
         self.version = version
         let (featuresCall, hashes) = await rclone.hashTypes(remote)
-        try record(featuresCall, "backend features")
-        guard let hashes else { throw Failure(kind: .unavailable, message: "rclone backend features \(remote): unreadable answer") }
+        try record(featuresCall, "backend features", answered: hashes != nil)
+        guard let hashes else { return }
         method = hashes.contains("md5") ? .remoteMD5 : .downloadSHA256
+    }
+
+    /// A remote file's bytes, or nil when it cannot be read.
+    func read(_ path: String) async -> [UInt8]? {
+        let call = await rclone.cat(path)
+        do throws(Failure) { try record(call, "cat") } catch { return nil }
+        return call.stdout
     }
 
     /// Uploads `files` (paths below `source`) in one rclone process.
@@ -47,24 +54,28 @@ final class RemoteSession {
     }
 
     /// Checks `files` against one fresh listing of each of their directories (plus a download
-    /// of each when the remote has no md5). A failed listing leaves every file of its directory
-    /// `not_checked` and is returned.
+    /// of each when the remote has no md5). A directory that does not exist is an empty listing
+    /// (its files are `missing`); a failed listing or download leaves its files `not_checked`
+    /// and is returned.
     func check(_ files: [ShippedFile]) async -> (checks: [RemoteCheck], failure: Failure?) {
         var checks = [RemoteCheck](repeating: RemoteCheck(status: .notChecked), count: files.count)
-        var failure: Failure?
         var sha256s: [String: [String]] = [:]
         if method == .downloadSHA256 {
             let (call, sums) = await rclone.downloadedSHA256(remote, names: files.map(\.relativePath))
-            do { try record(call, "hashsum sha256 --download") } catch { failure = error }
-            sha256s = sums
+            do throws(Failure) {
+                try record(call, "hashsum sha256 --download", answered: sums != nil)
+            } catch {
+                return (checks, error)
+            }
+            sha256s = sums ?? [:]
         }
+        var failure: Failure?
         for directory in Set(files.map(\.directory)).sorted() {
             let (call, listing) = await rclone.list(path(directory), md5: method != .downloadSHA256)
             do throws(Failure) {
-                try record(call, "lsjson")
-                guard let listing else { throw Failure(kind: .unavailable, message: "rclone lsjson \(path(directory)): unreadable listing") }
+                try record(call, "lsjson", answered: listing != nil)
                 for (i, file) in files.enumerated() where file.directory == directory {
-                    checks[i] = RemoteCheck.of(file, listing: listing, method: method ?? .remoteMD5, sha256s: sha256s[file.relativePath])
+                    checks[i] = RemoteCheck.of(file, listing: listing ?? [], method: method ?? .remoteMD5, sha256s: sha256s[file.relativePath])
                 }
             } catch {
                 failure = error
@@ -73,10 +84,15 @@ final class RemoteSession {
         return (checks, failure)
     }
 
-    /// Keeps the call for the receipts; a failed one is logged and thrown, classified.
-    private func record(_ call: RcloneCall, _ what: String) throws(Failure) {
+    /// Keeps the call for the receipts; a failed one (or one whose output could not be used:
+    /// `answered` false) is logged and thrown, classified.
+    private func record(_ call: RcloneCall, _ what: String, answered: Bool = true) throws(Failure) {
         calls.append(call)
-        guard !call.succeeded else { return }
+        if answered && (call.succeeded || call.missingDirectory) { return }
+        if call.succeeded {
+            log(.warning, "ship: rclone \(what): unreadable answer")
+            throw Failure(kind: .unavailable, message: "rclone \(what): unreadable answer")
+        }
         let kind = ShipFailure.classify(call)
         let status = call.exitCode.map { "exited \($0)" } ?? (call.spawnError != nil ? "did not start" : "was killed")
         let message = "rclone \(what) \(status) after \(call.microseconds / 1000) ms (\(kind.rawValue)): \(call.errorLine)"

@@ -2,6 +2,8 @@
 public enum ShipFailure: String, Sendable, CaseIterable {
     /// The remote copy is missing, of the wrong size or hash, or has differing duplicates.
     case verification
+    /// The remote already holds another part under this part's name: not overwritten.
+    case conflict
     /// A sealed file no longer matches its manifest: refused, never uploaded.
     case localIntegrity = "local_integrity"
     /// The remote could not be reached, or a transfer failed (refused, dropped, timed out, 5xx).
@@ -19,7 +21,7 @@ public enum ShipFailure: String, Sendable, CaseIterable {
 
     public var status: ExitStatus {
         switch self {
-        case .verification: .mismatch
+        case .verification, .conflict: .mismatch
         case .localIntegrity: .localMismatch
         case .unavailable: .remoteUnavailable
         case .quota: .remoteQuota
@@ -40,7 +42,7 @@ public enum ShipFailure: String, Sendable, CaseIterable {
         case .auth: 4
         case .quota: 3
         case .unavailable: 2
-        case .verification: 1
+        case .verification, .conflict: 1
         case .unreadable: 0
         }
     }

@@ -87,7 +87,7 @@ public struct ShipPrune {
                     let mine = Array(checks[(2 * c)..<(2 * c + 2)])
                     if mine.allSatisfy(\.verified) {
                         do {
-                            try remove(candidate, checks: mine, session: session, started: started)
+                            try remove(candidate, checks: mine, session: session)
                             pruned += 1
                         } catch {
                             log(.error, "ship prune: \(candidate.part): \(error)")
@@ -96,7 +96,14 @@ public struct ShipPrune {
                     } else if !mine.contains(where: { $0.status == .notChecked }) {
                         mismatched += 1
                         worst.worsen(.verification)
-                        demote(candidate, checks: mine, session: session, started: started)
+                        if access(candidate.localPaths[0], F_OK) == 0 {
+                            demote(candidate, checks: mine, session: session, started: started)
+                        } else {
+                            // Pruned halfway (the segment went first) before the remote copy
+                            // changed: nothing is left to send again, so the receipt stays.
+                            log(.error, "ship prune: the remote copy of \(candidate.part) no longer matches its receipt, and its local segment was "
+                                + "already deleted: the manifest stays as evidence; restore the segment from another copy")
+                        }
                     }
                 }
             } catch {
@@ -112,7 +119,7 @@ public struct ShipPrune {
 
     /// Records the deletion first (a `.pruned.json` beside the receipt), then deletes the segment
     /// and the manifest; a kill in between leaves a record and files the next prune removes.
-    private func remove(_ candidate: Candidate, checks: [RemoteCheck], session: RemoteSession, started: Timestamp) throws(FileError) {
+    private func remove(_ candidate: Candidate, checks: [RemoteCheck], session: RemoteSession) throws(FileError) {
         let day = candidate.files[0].directory
         var record = JSONObjectWriter(multiline: true)
         record.field("kind", "pruned")
@@ -139,8 +146,8 @@ public struct ShipPrune {
         try DurableFile.makeDirectories(directory.temporary)
         try DurableFile.replace(record.finishedLine(), at: directory.receipts + "/" + day + "/" + candidate.part + ".pruned.json",
                                 temporaryDirectory: directory.temporary)
-        for path in candidate.localPaths where unlink(path) != 0 && errno != ENOENT {
-            throw FileError("delete", path)
+        for path in candidate.localPaths {
+            if unlink(path) != 0 && errno != ENOENT { throw FileError("delete", path) }
         }
         try DurableFile.syncDirectory(of: candidate.localPaths[0])
         log(.info, "ship prune: deleted \(candidate.localPaths.joined(separator: " and ")): verified on the remote at \(session.path(day))")
@@ -155,9 +162,7 @@ public struct ShipPrune {
         let receipt = Receipt(
             part: candidate.part, status: .failed, failure: .verification, error: message, remoteDirectory: session.path(candidate.files[0].directory),
             method: session.method,
-            files: candidate.files.indices.map { i in
-                Receipt.Entry(file: candidate.files[i], localPath: candidate.localPaths[i], remotePath: session.path(candidate.files[i].relativePath), check: checks[i])
-            },
+            files: Receipt.entries(candidate.files, localPaths: candidate.localPaths, checks: checks, session: session),
             rcloneVersion: session.version, commands: session.calls, startedAt: started, finishedAt: Timestamp.now(), command: configuration.command)
         do {
             try ShipRun.write(receipt, in: directory)

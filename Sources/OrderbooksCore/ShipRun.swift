@@ -43,33 +43,42 @@ public struct ShipRun {
         if let early { return early }
         defer { withExtendedLifetime(lock) {} }
 
-        let (parts, shipped) = pendingParts()
-        if configuration.dryRun { return dryRun(parts) }
+        var (parts, shipped) = pendingParts()
+        if configuration.dryRun {
+            for i in parts.indices { checkLocal(&parts[i]) }
+            return dryRun(parts)
+        }
         guard !parts.isEmpty else {
             log(.info, "ship: status=0 parts=0 verified=0 shipped_before=\(shipped): nothing to ship")
             return .complete
         }
 
         let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log, record: RcloneRecord(path: Self.rcloneRecordPath(directory)))
-        var outcomes = [PartOutcome](repeating: PartOutcome(), count: parts.count)
-        for (i, part) in parts.enumerated() {
-            outcomes[i].checks = part.refusal?.2.map(RemoteCheck.init(status:)) ?? part.files.map { _ in RemoteCheck(status: .notChecked) }
-            if let (kind, message, _) = part.refusal { outcomes[i].fail(kind, message) }
+        // The remote first: while it is unreachable, re-reading every waiting segment on each run
+        // would only cost disk time. A changed local file is still caught before anything is sent.
+        var openFailure: RemoteSession.Failure?
+        if parts.contains(where: { $0.refusal == nil }) {
+            do { try await session.open() } catch { openFailure = error }
         }
-        let sendable = parts.indices.filter { parts[$0].refusal == nil }
-        if !sendable.isEmpty {
-            do {
-                try await session.open()
-                // Segments first; a manifest only once its segment verified, so a manifest on the
-                // remote means its segment is there whole.
-                for role in [ShippedFile.Role.segment, .manifest] {
-                    let items = sendable.filter { outcomes[$0].failure == nil }.compactMap { i in
-                        parts[i].files.firstIndex { $0.role == role }.map { (part: i, file: $0) }
-                    }
-                    await ship(items, parts: parts, outcomes: &outcomes, session: session)
+        if openFailure == nil {
+            for i in parts.indices where parts[i].refusal == nil { checkLocal(&parts[i]) }
+        }
+        var outcomes = parts.map { part in
+            var outcome = PartOutcome(checks: part.refusal?.2.map(RemoteCheck.init(status:)) ?? part.files.map { _ in RemoteCheck(status: .notChecked) })
+            if let (kind, message, _) = part.refusal { outcome.fail(kind, message) }
+            if let openFailure { outcome.fail(openFailure.kind, openFailure.message) }
+            return outcome
+        }
+        if openFailure == nil {
+            let sendable = parts.indices.filter { parts[$0].refusal == nil }
+            await refuseConflicts(sendable, parts: parts, outcomes: &outcomes, session: session)
+            // Segments first; a manifest only once its segment verified, so a manifest on the
+            // remote means its segment is there whole.
+            for role in [ShippedFile.Role.segment, .manifest] {
+                let items = sendable.filter { outcomes[$0].failure == nil }.compactMap { i in
+                    parts[i].files.firstIndex { $0.role == role }.map { (part: i, file: $0) }
                 }
-            } catch {
-                for i in sendable { outcomes[i].fail(error.kind, error.message) }
+                await ship(items, parts: parts, outcomes: &outcomes, session: session)
             }
         }
 
@@ -84,10 +93,7 @@ public struct ShipRun {
                 part: part.name, status: verified ? .verified : part.refusal?.0 == .localIntegrity ? .refused : .failed,
                 failure: outcome.failure, error: outcome.message, remoteDirectory: session.path(part.directory),
                 method: session.method,
-                files: part.files.indices.map { f in
-                    Receipt.Entry(file: part.files[f], localPath: part.localPaths[f], remotePath: session.path(part.files[f].relativePath),
-                                  check: outcome.checks[f])
-                },
+                files: Receipt.entries(part.files, localPaths: part.localPaths, checks: outcome.checks, session: session),
                 warnings: outcome.checks.indices.compactMap { f in
                     outcome.checks[f].copies > 1 && outcome.checks[f].verified
                         ? "\(part.files[f].name): \(outcome.checks[f].copies) identical copies on the remote (rclone dedupe --dedupe-mode skip removes the extras)"
@@ -130,6 +136,33 @@ public struct ShipRun {
 
         mutating func fail(_ kind: ShipFailure, _ text: String) {
             if failure == nil { (failure, message) = (kind, text) }
+        }
+    }
+
+    /// A manifest already on the remote under a waiting part's name but for another segment is
+    /// another part: the same collector id on two hosts, or a data directory moved without its
+    /// receipts. Overwriting it would destroy that part's only remote copy, so the part is not
+    /// sent. The remote manifest is read whole (rare: only when one is there and differs); one
+    /// that does not parse is this part's own upload, cut short, and is replaced.
+    private func refuseConflicts(_ indices: [Int], parts: [PendingPart], outcomes: inout [PartOutcome], session: RemoteSession) async {
+        let manifests = indices.map { parts[$0].files[1] }
+        guard !manifests.isEmpty else { return }
+        let (checks, failure) = await session.check(manifests)
+        for (k, i) in indices.enumerated() {
+            switch checks[k].status {
+            case .missing, .verified:
+                continue
+            case .notChecked:
+                outcomes[i].fail(failure?.kind ?? .unavailable, failure?.message ?? "the remote could not be listed")
+            default:
+                let remote = session.path(manifests[k].relativePath)
+                guard let bytes = await session.read(remote), let theirs = try? Manifest(decoding: bytes, lists: false) else { continue }
+                let ours = parts[i].files[0]
+                guard theirs.files[0].sha256 != ours.sha256 else { continue }
+                outcomes[i].fail(.conflict, "\(remote) already exists for another segment (sha256 \(theirs.files[0].sha256), \(theirs.files[0].rows) rows, "
+                                 + "collector \(theirs.collector)); ours is sha256 \(ours.sha256). Not overwritten: another host with the same "
+                                 + "collector id, or a data directory moved without its receipts/? Compare them and move one aside.")
+            }
         }
     }
 
@@ -186,8 +219,9 @@ public struct ShipRun {
         var parts: [PendingPart] = []
         var shipped = 0
         for day in DataDirectory.dayDirectories(under: directory.sealed) {
-            for name in DataDirectory.names(in: directory.sealed + "/" + day) ?? [] where name.hasSuffix(SealWindow.manifestSuffix) {
-                let part = String(name.dropLast(SealWindow.manifestSuffix.count))
+            for name in DataDirectory.names(in: directory.sealed + "/" + day) ?? [] {
+                guard let parsed = SealWindow.parse(partFileName: name), parsed.isManifest else { continue }
+                let part = parsed.window.partName(parsed.part)
                 if let bytes = try? DurableFile.read(ShipRun.receiptPath(directory, day: day, part: part)),
                    (try? Receipt.decode(bytes, directory: day))?.status == .verified {
                     shipped += 1
@@ -199,8 +233,7 @@ public struct ShipRun {
         return (parts, shipped)
     }
 
-    /// Reads a part's manifest and re-hashes both files; a segment that no longer matches its
-    /// manifest is refused.
+    /// Reads a part's manifest and hashes it: what the part's two files must be.
     private func pending(_ part: String, day: String) -> PendingPart {
         let base = directory.sealed + "/" + day + "/" + part
         let segmentName = part + SealWindow.segmentSuffix, manifestName = part + SealWindow.manifestSuffix
@@ -224,20 +257,25 @@ public struct ShipRun {
             ShippedFile(role: .segment, directory: day, name: recorded.name, bytes: recorded.bytes, sha256: recorded.sha256, md5: recorded.md5),
             ShippedFile(role: .manifest, directory: day, name: manifestName, bytes: Int64(manifestBytes.count), sha256: manifestSHA, md5: manifestMD5 ?? ""),
         ]
-        guard recorded.name == segmentName else {
+        if recorded.name != segmentName {
             result.refusal = (.localIntegrity, "the manifest \(manifestName) names \(recorded.name), not \(segmentName)", [.localMismatch, .localMismatch])
-            return result
-        }
-        do {
-            let local = try FileDigests.of(result.localPaths[0], md5: true)
-            if (local.bytes, local.sha256, local.md5 ?? "") != (recorded.bytes, recorded.sha256, recorded.md5) {
-                result.refusal = (.localIntegrity, "\(result.localPaths[0]) no longer matches its manifest: \(local.bytes) bytes, sha256 \(local.sha256); "
-                                  + "the manifest says \(recorded.bytes) bytes, sha256 \(recorded.sha256). Not uploaded.", [.localMismatch, .notChecked])
-            }
-        } catch {
-            result.refusal = (.unreadable, "\(error)", [.unreadable, .notChecked])
         }
         return result
+    }
+
+    /// Re-hashes the segment: one that no longer matches its manifest is refused, never sent.
+    private func checkLocal(_ part: inout PendingPart) {
+        guard part.refusal == nil else { return }
+        let recorded = part.files[0]
+        do {
+            let local = try FileDigests.of(part.localPaths[0], md5: true)
+            if (local.bytes, local.sha256, local.md5 ?? "") != (recorded.bytes, recorded.sha256, recorded.md5) {
+                part.refusal = (.localIntegrity, "\(part.localPaths[0]) no longer matches its manifest: \(local.bytes) bytes, sha256 \(local.sha256); "
+                                + "the manifest says \(recorded.bytes) bytes, sha256 \(recorded.sha256). Not uploaded.", [.localMismatch, .notChecked])
+            }
+        } catch {
+            part.refusal = (.unreadable, "\(error)", [.unreadable, .notChecked])
+        }
     }
 
     private func dryRun(_ parts: [PendingPart]) -> ExitStatus {
@@ -265,8 +303,9 @@ public struct ShipRun {
         do {
             try DurableFile.makeDirectories(directory.state)
             if let lock = try FileLock(exclusive: directory.state + "/ship.lock", wait: configuration.waitForLock) {
-                if let pid = RcloneRecord(path: Self.rcloneRecordPath(directory)).endLeftover() {
-                    log(.warning, "\(tool): ended rclone \(pid), left running by a ship or prune that was killed")
+                if let (pid, ended) = RcloneRecord(path: Self.rcloneRecordPath(directory)).endLeftover() {
+                    log(.warning, ended ? "\(tool): ended rclone \(pid), left running by a ship or prune that was killed"
+                                        : "\(tool): rclone \(pid), left running by a killed ship or prune, does not end: going on beside it")
                 }
                 return (lock, nil)
             }

@@ -8,7 +8,8 @@ struct Ship: AsyncParsableCommand {
         abstract: "Upload sealed segments and their manifests with rclone, prove each arrived intact, and record the proof; or prune what is proven.",
         discussion: """
             Exit status: 0 every part verified on the remote (or nothing to do, or another ship is running); 1 a remote copy \
-            is missing, of the wrong size or hash, or has differing duplicates, even after a repair; 65 a sealed file no longer \
+            is missing, of the wrong size or hash, or has differing duplicates, even after a repair, or the remote holds another \
+            part under its name (not overwritten); 65 a sealed file no longer \
             matches its manifest: refused, not uploaded; 69 remote unreachable or a transfer failed: the next run retries; \
             75 quota or rate limit; 77 credentials or permissions refused; 73 a receipt could not be written; 74 a sealed \
             file could not be read; 64 bad flag; 78 no remote, rclone missing, or a bad setting. With several, the first of \
@@ -24,7 +25,7 @@ struct Ship: AsyncParsableCommand {
             abstract: "Ship every sealed part without a verified receipt (the default command).",
             discussion: """
                 Each part's segment, then its manifest, goes to <remote>/YYYY/MM/DD/ with rclone copy, and is checked in a \
-                fresh listing: present once, same size, md5 equal to the manifest's (or sha256 of a download when the remote \
+                fresh listing: present (once, or in identical copies), same size, md5 equal to the manifest's (or sha256 of a download when the remote \
                 has no md5). A receipt per part records the proof. Nothing local is deleted. Safe to kill and to re-run.
                 """)
 

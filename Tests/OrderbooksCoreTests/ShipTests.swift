@@ -85,7 +85,7 @@ private let segment = ShippedFile(role: .segment, directory: "2026/11/21", name:
         call.spawnError = "cannot run rclone"
         #expect(ShipFailure.classify(call) == .configuration)
         let order = ShipFailure.allCases.sorted { $0.rank > $1.rank }.map { $0.status.rawValue }
-        #expect(order == [78, 73, 65, 77, 75, 69, 1, 74])
+        #expect(order.enumerated().filter { $0.offset == 0 || order[$0.offset - 1] != $0.element }.map(\.element) == [78, 73, 65, 77, 75, 69, 1, 74])
         var worst: ShipFailure?
         for failure in [ShipFailure.verification, .quota, .unavailable] { worst.worsen(failure) }
         #expect(worst == .quota)
@@ -127,13 +127,15 @@ private struct ShipFixture {
         return (String(decoding: bytes, as: UTF8.self), try Receipt.decode(bytes, directory: day))
     }
 
-    /// An rclone that lists every file twice, the second copy's md5 changed when `differing`.
+    /// An rclone that lists every file twice, the second copy's md5 changed when `differing`
+    /// (failures, such as a folder not there yet, pass through unchanged).
     func duplicatingRclone(differing: Bool) -> String {
         let path = seal.scratch + "/rclone-dup-\(differing)"
         let script = """
             #!/bin/sh
             case " $* " in
-            *" lsjson "*) rclone "$@" | python3 -c 'import json, sys
+            *" lsjson "*) listing=$(rclone "$@") || { status=$?; printf '%s' "$listing"; exit $status; }
+                printf '%s' "$listing" | python3 -c 'import json, sys
             listing = json.load(sys.stdin)
             copies = [dict(e, Hashes={"md5": "f" * 32} if \(differing ? "True" : "False") else e.get("Hashes")) for e in listing]
             json.dump(listing + copies, sys.stdout)' ;;
@@ -222,6 +224,57 @@ private struct ShipFixture {
         #expect(verified.summary.status == .verified && verified.text.contains("identical copies on the remote"))
     }
 
+    @Test func anotherPartUnderTheSameNameOnTheRemoteIsNeverOverwritten() async throws {
+        // Two data directories with the same collector id: the same part names, other rows.
+        let mine = ShipFixture(windows: 1), theirs = ShipFixture(windows: 1)
+        defer { mine.seal.remove(); theirs.seal.remove() }
+        #expect(await theirs.ship() == .complete)
+        let remoteSegment = theirs.remote + "/" + theirs.day + "/" + theirs.window.partName(1) + SealWindow.segmentSuffix
+        let before = try DurableFile.read(remoteSegment)
+        let other = ShipConfiguration(dataDirectory: mine.seal.data, remote: theirs.remote, rclone: Rclone(program: "rclone", configFile: "/dev/null"),
+                                      dryRun: false, waitForLock: true, keepDays: 0, command: ["ship"])
+        #expect(await ShipRun(configuration: other, log: Log(environment: [:])).run() == .mismatch)
+        #expect(try DurableFile.read(remoteSegment) == before)
+        let receipt = try mine.receipt(mine.window.partName(1))
+        #expect(receipt.summary.status == .failed && receipt.text.contains("\"error_class\":\"conflict\""))
+    }
+
+    @Test func aVanishedRemoteFolderSendsThePartAgainAndAHalfPrunedPartKeepsItsEvidence() async throws {
+        let f = ShipFixture(windows: 2)
+        defer { f.seal.remove() }
+        #expect(await f.ship() == .complete)
+        // The whole day's folder is gone from the remote: prune keeps everything and demotes.
+        _ = system("rm -rf '\(f.remote)/\(f.day)'")
+        #expect(await f.prune() == .mismatch)
+        #expect(try f.receipt(f.window.partName(1)).summary.status == .failed)
+        #expect(try f.receipt(f.window.partName(1)).text.contains("\"status\":\"missing\""))
+        #expect(await f.ship() == .complete)
+
+        // A prune that deleted the segment and was killed before the manifest, then the remote
+        // copy changed: nothing can be sent again, so the receipt stays and the manifest remains.
+        let sealed = f.seal.data + "/sealed/" + f.day + "/" + f.window.partName(1)
+        #expect(unlink(sealed + SealWindow.segmentSuffix) == 0)
+        let fd = open(f.remote + "/" + f.day + "/" + f.window.partName(1) + SealWindow.segmentSuffix, O_WRONLY | O_APPEND)
+        _ = write(fd, "x", 1)
+        close(fd)
+        #expect(await f.prune() == .mismatch)
+        #expect(try f.receipt(f.window.partName(1)).summary.status == .verified)
+        #expect(access(sealed + SealWindow.manifestSuffix, F_OK) == 0)
+    }
+
+    @Test func aLocalRemoteInsideTheDataDirectoryIsRefused() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        for remote in [f.data + "/sealed", f.data + "/x/../sealed/new", f.data] {
+            let options = try ShipOptions.parse(["--data-dir", f.data, "--remote", remote])
+            #expect(throws: ConfigurationError.self) { try options.configuration(environment: [:], command: []) }
+        }
+        for remote in [f.scratch + "/remote", "gdrive:" + f.data + "/sealed"] {
+            let options = try ShipOptions.parse(["--data-dir", f.data, "--remote", remote])
+            #expect(try options.configuration(environment: [:], command: []).remote == remote)
+        }
+    }
+
     @Test func aMissingRcloneLeavesFailedReceiptsAndEverythingLocal() async throws {
         let f = ShipFixture(windows: 1)
         defer { f.seal.remove() }
@@ -246,7 +299,7 @@ private struct ShipFixture {
         }
         let leftover = try spawnSleeper()
         record.note(leftover)
-        #expect(record.endLeftover() == leftover)
+        #expect(record.endLeftover().map { $0.pid == leftover && $0.ended } == true)
         #expect(RcloneRecord.identity(of: leftover).map { $0.zombie } ?? true, "the leftover still runs")
         #expect(access(record.path, F_OK) != 0)
 
