@@ -301,7 +301,7 @@ public struct ShipOptions: ParsableArguments {
         let program = try Setting.resolve(rclone, "ORDERBOOKS_RCLONE", env, default: "rclone", expected: "a program name or path") { $0.isEmpty ? nil : $0 }
         return ShipConfiguration(
             dataDirectory: dataDirectory, remote: remote,
-            rclone: Rclone(program: program, configFile: configFile),
+            rclone: Rclone(program: program, configFile: configFile, record: RcloneRecord(DataDirectory(root: dataDirectory))),
             dryRun: dryRun, waitForLock: wait, keepDays: keepDays, command: command)
     }
 }

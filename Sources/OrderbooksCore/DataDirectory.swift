@@ -19,6 +19,8 @@ public struct DataDirectory: Sendable {
 
     public var discoveryCacheFile: String { cache + "/discovery.json" }
     public var backoffFile: String { state + "/backoff.json" }
+    public var shipLockFile: String { state + "/ship.lock" }
+    public var rcloneRecordFile: String { state + "/ship.rclone" }
 
     public static let snapshotSuffix = ".jsonl.gz"
 
@@ -57,6 +59,16 @@ public struct DataDirectory: Sendable {
             }
         }
         return days
+    }
+
+    /// Every sealed part, found by its manifest (a segment alone is a seal cut short; a part
+    /// pruned halfway keeps its manifest), as its day directory, window and name, in date order.
+    public func sealedParts() -> [(day: String, window: SealWindow, name: String)] {
+        Self.dayDirectories(under: sealed).flatMap { day in
+            (Self.names(in: sealed + "/" + day) ?? []).compactMap { name in
+                SealWindow.parse(partFileName: name).flatMap { $0.isManifest ? (day, $0.window, $0.window.partName($0.part)) : nil }
+            }
+        }
     }
 
     /// Removes in-flight files left by killed runs. Only files older than `age` seconds go, so a

@@ -55,8 +55,8 @@ public struct Rclone: Sendable {
     /// Where the running rclone is noted, so the next run can end it if ship is killed alone.
     public var record: RcloneRecord?
 
-    public init(program: String, configFile: String?) {
-        (self.program, self.configFile) = (program, configFile)
+    public init(program: String, configFile: String?, record: RcloneRecord? = nil) {
+        (self.program, self.configFile, self.record) = (program, configFile, record)
     }
 
     /// `rclone version`'s first line, e.g. `v1.60.1-DEV`.

@@ -7,17 +7,21 @@ import Glibc
 /// (systemd kills the whole cgroup and cron's `timeout` the whole group; this covers the rest.)
 public struct RcloneRecord: Sendable {
     public let path: String
+    let temporaryDirectory: String
 
-    public init(path: String) { self.path = path }
+    public init(path: String, temporaryDirectory: String) {
+        (self.path, self.temporaryDirectory) = (path, temporaryDirectory)
+    }
 
-    /// Notes a freshly started rclone.
+    /// `state/ship.rclone`, written through `tmp/`.
+    public init(_ directory: DataDirectory) {
+        self.init(path: directory.rcloneRecordFile, temporaryDirectory: directory.temporary)
+    }
+
+    /// Notes a freshly started rclone (never half-written: a torn record would hide it).
     func note(_ pid: pid_t) {
         guard let identity = Self.identity(of: pid) else { return }
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { return }
-        let line = Array("\(pid) \(identity.startTime) \(identity.name)\n".utf8)
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
+        try? DurableFile.replace(Array("\(pid) \(identity.startTime) \(identity.name)\n".utf8), at: path, temporaryDirectory: temporaryDirectory)
     }
 
     /// The noted rclone ended normally.

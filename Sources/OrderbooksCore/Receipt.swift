@@ -90,6 +90,17 @@ public struct Receipt: Sendable {
         public var files: [ShippedFile]
     }
 
+    /// `receipts/YYYY/MM/DD/<part>.receipt.json`.
+    public static func path(in directory: DataDirectory, day: String, part: String) -> String {
+        directory.receipts + "/" + day + "/" + part + suffix
+    }
+
+    /// The receipt of a part, or nil when there is none (or it does not parse).
+    public static func summary(in directory: DataDirectory, day: String, part: String) -> Summary? {
+        guard let bytes = try? DurableFile.read(path(in: directory, day: day, part: part)) else { return nil }
+        return try? decode(bytes, directory: day)
+    }
+
     /// Reads a receipt back; `directory` is where it lies (`YYYY/MM/DD`), as are its files.
     public static func decode(_ bytes: [UInt8], directory: String) throws -> Summary {
         let root = try JSON.objectMembers(bytes, ["kind", "status", "files"])

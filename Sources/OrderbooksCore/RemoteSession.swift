@@ -1,7 +1,7 @@
 /// The remote as one ship or prune run sees it: rclone, the remote root, how files are verified,
 /// and every rclone call made, for the receipts and the log.
 final class RemoteSession {
-    private(set) var rclone: Rclone
+    let rclone: Rclone
     let remote: String
     let log: Log
     private(set) var calls: [RcloneCall] = []
@@ -15,9 +15,8 @@ final class RemoteSession {
         var message: String
     }
 
-    init(rclone: Rclone, remote: String, log: Log, record: RcloneRecord) {
+    init(rclone: Rclone, remote: String, log: Log) {
         (self.rclone, self.remote, self.log) = (rclone, remote, log)
-        self.rclone.record = record
     }
 
     /// `gdrive:orderbooks` + `2026/11/21` → `gdrive:orderbooks/2026/11/21`.

@@ -34,23 +34,16 @@ public struct ShipPrune {
         var (young, unshipped) = (0, 0)
         var worst: ShipFailure?
 
-        for day in DataDirectory.dayDirectories(under: directory.sealed) {
-            // By manifest: the segment is deleted first, so a part half pruned still has its manifest.
-            for name in DataDirectory.names(in: directory.sealed + "/" + day) ?? [] {
-                guard let parsed = SealWindow.parse(partFileName: name), parsed.isManifest else { continue }
-                let part = parsed.window.partName(parsed.part)
-                guard let bytes = try? DurableFile.read(ShipRun.receiptPath(directory, day: day, part: part)),
-                      let receipt = try? Receipt.decode(bytes, directory: day), receipt.status == .verified, receipt.files.count == 2 else {
-                    unshipped += 1
-                    continue
-                }
-                guard parsed.window.end <= cutoff else {
-                    young += 1
-                    continue
-                }
-                let paths = receipt.files.map { directory.sealed + "/" + $0.relativePath }
-                candidates.append(Candidate(part: part, files: receipt.files, localPaths: paths))
+        for (day, window, part) in directory.sealedParts() {
+            guard let receipt = Receipt.summary(in: directory, day: day, part: part), receipt.status == .verified, receipt.files.count == 2 else {
+                unshipped += 1
+                continue
             }
+            guard window.end <= cutoff else {
+                young += 1
+                continue
+            }
+            candidates.append(Candidate(part: part, files: receipt.files, localPaths: receipt.files.map { directory.sealed + "/" + $0.relativePath }))
         }
 
         // Local files first: one that changed since it was shipped is not deleted (something is
@@ -76,7 +69,7 @@ public struct ShipPrune {
         }
 
         var pruned = 0, mismatched = 0
-        let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log, record: RcloneRecord(path: ShipRun.rcloneRecordPath(directory)))
+        let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log)
         if !candidates.isEmpty {
             do {
                 try await session.open()
@@ -143,7 +136,6 @@ public struct ShipPrune {
         record.field("rclone_version", session.version)
         record.field("pruned_at", Timestamp.now().iso8601)
         record.field("command", strings: configuration.command)
-        try DurableFile.makeDirectories(directory.temporary)
         try DurableFile.replace(record.finishedLine(), at: directory.receipts + "/" + day + "/" + candidate.part + ".pruned.json",
                                 temporaryDirectory: directory.temporary)
         for path in candidate.localPaths {

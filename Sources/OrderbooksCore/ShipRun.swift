@@ -53,7 +53,7 @@ public struct ShipRun {
             return .complete
         }
 
-        let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log, record: RcloneRecord(path: Self.rcloneRecordPath(directory)))
+        let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log)
         // The remote first: while it is unreachable, re-reading every waiting segment on each run
         // would only cost disk time. A changed local file is still caught before anything is sent.
         var openFailure: RemoteSession.Failure?
@@ -218,15 +218,10 @@ public struct ShipRun {
     func pendingParts() -> (parts: [PendingPart], shipped: Int) {
         var parts: [PendingPart] = []
         var shipped = 0
-        for day in DataDirectory.dayDirectories(under: directory.sealed) {
-            for name in DataDirectory.names(in: directory.sealed + "/" + day) ?? [] {
-                guard let parsed = SealWindow.parse(partFileName: name), parsed.isManifest else { continue }
-                let part = parsed.window.partName(parsed.part)
-                if let bytes = try? DurableFile.read(ShipRun.receiptPath(directory, day: day, part: part)),
-                   (try? Receipt.decode(bytes, directory: day))?.status == .verified {
-                    shipped += 1
-                    continue
-                }
+        for (day, _, part) in directory.sealedParts() {
+            if Receipt.summary(in: directory, day: day, part: part)?.status == .verified {
+                shipped += 1
+            } else {
                 parts.append(pending(part, day: day))
             }
         }
@@ -297,13 +292,14 @@ public struct ShipRun {
 
     /// Takes the lock ship and prune share, or says what to exit with at once: 0 when another
     /// one holds it (without --wait), 73 when it cannot be taken. A dry run writes nothing and
-    /// takes none.
+    /// takes none. Also makes `tmp/`, where receipts and the rclone record are written first.
     static func lock(_ directory: DataDirectory, _ configuration: ShipConfiguration, log: Log, tool: String) -> (FileLock?, ExitStatus?) {
         if configuration.dryRun { return (nil, nil) }
         do {
             try DurableFile.makeDirectories(directory.state)
-            if let lock = try FileLock(exclusive: directory.state + "/ship.lock", wait: configuration.waitForLock) {
-                if let (pid, ended) = RcloneRecord(path: Self.rcloneRecordPath(directory)).endLeftover() {
+            try DurableFile.makeDirectories(directory.temporary)
+            if let lock = try FileLock(exclusive: directory.shipLockFile, wait: configuration.waitForLock) {
+                if let (pid, ended) = configuration.rclone.record?.endLeftover() {
                     log(.warning, ended ? "\(tool): ended rclone \(pid), left running by a ship or prune that was killed"
                                         : "\(tool): rclone \(pid), left running by a killed ship or prune, does not end: going on beside it")
                 }
@@ -317,16 +313,9 @@ public struct ShipRun {
         }
     }
 
-    static func rcloneRecordPath(_ directory: DataDirectory) -> String { directory.state + "/ship.rclone" }
-
-    static func receiptPath(_ directory: DataDirectory, day: String, part: String) -> String {
-        directory.receipts + "/" + day + "/" + part + Receipt.suffix
-    }
-
     static func write(_ receipt: Receipt, in directory: DataDirectory) throws(FileError) {
         let day = receipt.files[0].file.directory
         try DurableFile.makeDirectories(directory.receipts + "/" + day)
-        try DurableFile.makeDirectories(directory.temporary)
-        try DurableFile.replace(receipt.encoded(), at: receiptPath(directory, day: day, part: receipt.part), temporaryDirectory: directory.temporary)
+        try DurableFile.replace(receipt.encoded(), at: Receipt.path(in: directory, day: day, part: receipt.part), temporaryDirectory: directory.temporary)
     }
 }

@@ -291,7 +291,7 @@ private struct ShipFixture {
     @Test func endsTheNotedProcessOnlyIfItIsStillTheSameOne() throws {
         let scratch = SealFixture()
         defer { scratch.remove() }
-        let record = RcloneRecord(path: scratch.scratch + "/ship.rclone")
+        let record = RcloneRecord(path: scratch.scratch + "/ship.rclone", temporaryDirectory: scratch.scratch)
         func spawnSleeper() throws -> pid_t {
             let pidFile = scratch.scratch + "/pid"
             #expect(system("sleep 60 >/dev/null 2>&1 & echo $! > '\(pidFile)'") == 0)
