@@ -387,6 +387,18 @@ receipts_verified() {  # every sealed part has a receipt that says verified, and
 }
 unit_ok() { in_vps systemctl start "orderbooks-$1.service" 2>/dev/null && [ "$(ship_unit "$1" Result)" = success ]; }
 
+# token_probe TOOL SHELL-TEST: runs the test in place of TOOL's ExecStart, under TOOL's own unit
+# (a runtime drop-in), so it sees exactly the sandbox the tool gets; succeeds when the test does.
+token_probe() {
+    local dir="$ROOT/run/systemd/system/orderbooks-$1.service.d" rc=0
+    mkdir -p "$dir"
+    printf '[Service]\nExecStart=\nExecStart=/bin/sh -c "%s"\n' "$2" >"$dir/zz-token-probe.conf"
+    in_vps systemctl daemon-reload
+    in_vps systemctl start "orderbooks-$1.service" 2>/dev/null || rc=$?
+    rm -rf "$dir"; in_vps systemctl daemon-reload
+    return "$rc"
+}
+
 ship_check() {
     local score tool p0 status
     in_vps systemctl start orderbooks-snap.timer
@@ -399,6 +411,19 @@ ship_check() {
         check "systemd-analyze security, inside: $tool $score <= 2.5" \
             in_vps systemd-analyze security --threshold=25 "orderbooks-$tool.service" --no-pager
     done
+
+    # The Drive token is ship's alone: snap and seal (which parse network answers and files) run as
+    # the same user but must not see it; ship and prune must read and rewrite it.
+    in_vps systemctl stop orderbooks-snap.timer
+    for tool in snap seal; do
+        check "$tool.service cannot read the rclone token" \
+            token_probe "$tool" "! cat /etc/orderbooks/rclone/rclone.conf && ! ls /etc/orderbooks/rclone/"
+    done
+    for tool in ship prune; do
+        check "$tool.service reads and can replace the rclone token" \
+            token_probe "$tool" "cat /etc/orderbooks/rclone/rclone.conf >/dev/null && touch /etc/orderbooks/rclone/.probe && rm /etc/orderbooks/rclone/.probe"
+    done
+    in_vps systemctl start orderbooks-snap.timer
 
     # Snapshots for a minute, sealed by the unit, shipped by the unit: verified, byte-identical.
     next_minute

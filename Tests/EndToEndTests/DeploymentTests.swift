@@ -33,6 +33,31 @@ import Testing
         #expect((score ?? 10) <= 2.5, "exposure \(score ?? -1)")
     }
 
+    /// Every unit runs as orderbooks, so only the mount namespace keeps the Drive token from the
+    /// tools that parse untrusted input (scripts/vps-sim-snap.sh E2E_SHIP=1 checks it under systemd).
+    @Test(arguments: ["snap", "seal", "ship", "prune"]) func onlyShipsUnitsSeeTheRcloneToken(tool: String) throws {
+        let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service") ?? [], as: UTF8.self)
+        let lines = text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
+        let hidden = lines.contains { $0.hasPrefix("InaccessiblePaths=") && $0.contains("/etc/orderbooks/rclone") }
+        let writable = lines.contains { $0.hasPrefix("ReadWritePaths=") && $0.contains("/etc/orderbooks/rclone") }
+        if tool == "snap" || tool == "seal" {
+            #expect(hidden && !writable, "\(tool) must not see /etc/orderbooks/rclone")
+        } else {
+            #expect(writable && !hidden, "\(tool) must read and rewrite /etc/orderbooks/rclone")
+        }
+    }
+
+    @Test func cronLocksWhereOnlyTheServiceUserCanWrite() throws {
+        let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/cron/orderbooks") ?? [], as: UTF8.self)
+        let jobs = text.split(separator: "\n").filter { !$0.hasPrefix("#") && $0.contains("flock") }
+        #expect(!jobs.isEmpty)
+        for job in jobs {
+            // A lock in /run/lock or /tmp (mode 1777) can be held by any local user to stop capture.
+            #expect(!job.contains("/run/lock") && !job.contains("/tmp/"), "\(job)")
+            #expect(job.contains("flock -n -E 200 \"$ORDERBOOKS_DATA_DIR/state/"), "\(job)")
+        }
+    }
+
     @Test func cronLinesAreValidShellAndRunTheSameBinaries() async throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/cron/orderbooks") ?? [], as: UTF8.self)
         let jobs = text.split(separator: "\n").filter { $0.first == "*" || $0.first?.isNumber == true }
