@@ -295,7 +295,12 @@ private struct ShipFixture {
         func spawnSleeper() throws -> pid_t {
             let pidFile = scratch.scratch + "/pid"
             #expect(system("sleep 60 >/dev/null 2>&1 & echo $! > '\(pidFile)'") == 0)
-            return try #require(pid_t(String(decoding: try DurableFile.read(pidFile) ?? [], as: UTF8.self).trimmingWhitespace))
+            let pid = try #require(pid_t(String(decoding: try DurableFile.read(pidFile) ?? [], as: UTF8.self).trimmingWhitespace))
+            // The background child is a forked shell until it execs sleep: note it only as sleep,
+            // or the record would name "sh" and rightly be refused as another process.
+            for _ in 0..<200 where RcloneRecord.identity(of: pid)?.name != "sleep" { usleep(10_000) }
+            try #require(RcloneRecord.identity(of: pid)?.name == "sleep")
+            return pid
         }
         let leftover = try spawnSleeper()
         record.note(leftover)
