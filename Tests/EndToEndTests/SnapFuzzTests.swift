@@ -301,7 +301,7 @@ actor FuzzTally {
         if failures.count < Self.maxReported {
             let parts = id.split(separator: "-")
             failures.append("""
-                snap fuzz run \(id) (ORDERBOOKS_FUZZ_SEED=\(parts[0]) ORDERBOOKS_FUZZ_CASE=\(parts[1])), exit \(exit ?? "?"), \(rssKiB / 1024) MiB:
+                snap fuzz run \(id) (ORDERBOOKS_FUZZ_SEED=\(parts[0]) ORDERBOOKS_FUZZ_CASE=\(parts[1])), exit \(exit ?? "?"), \(rssKiB / 1024) MiB, \(milliseconds) ms:
                 \(problems.map { "  - \($0.1.prefix(400))" }.joined(separator: "\n"))
                   answers:
                 \(answers.map { "    \($0.prefix(300))" }.joined(separator: "\n"))

@@ -287,7 +287,8 @@ def hostile_gamma_body(rng, slug, good_status, good, now, cap, notes):
             if rng.random() < 0.5:
                 event["slug"] = market["slug"]
         else:
-            event["markets"] = rng.choice([[], {}, None, [market] * rng.choice([2, 1000, 10_000]),
+            many = rng.choice([2, 1000, cap // len(fake.compact(market)) + 2])
+            event["markets"] = rng.choice([[], {}, None, [market] * many,
                                            [{"slug": slug}], [market, dict(market, clobTokenIds=json.dumps(["1", "2"]))]])
         return to_bytes(enc(event))
     if kind == "near_cap":
@@ -308,13 +309,15 @@ def hostile_books_body(rng, requested, good_status, good, now, cap, notes):
         template = some_book(now)
         tokens = requested or [str(rng.randint(1, 10**77))]
         count = 1 if kind != "dupes" else rng.choice([2, 1000, 20_000])
+        # Past the cap is past the cap: more only costs time here.
+        limit = cap // len(fake.compact(template)) + 2
         out = []
         for t in tokens[:1000]:
             b = dict(template, asset_id=t)
             if kind == "tree" or rng.random() < 0.2:
                 b = mutate_tree(rng, b, now, [rng.randint(1, 5)])
-            out.extend([b] * count)
-            if len(out) > 50_000:
+            out.extend([b] * min(count, limit - len(out)))
+            if len(out) >= limit:
                 break
         return to_bytes(enc(out, rng.random() < 0.7))
     if kind == "empty":
