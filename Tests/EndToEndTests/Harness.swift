@@ -34,6 +34,8 @@ enum Paths {
     }()
 
     static let fake = packageRoot + "/Tests/FakePolymarket/fake_polymarket.py"
+    /// The hostile variant the fuzz tests use (Tests/FakePolymarket/fuzz_server.py).
+    static let fuzzServer = packageRoot + "/Tests/FakePolymarket/fuzz_server.py"
 }
 
 /// A scratch directory, removed by `remove()`.
@@ -108,7 +110,7 @@ struct FakePolymarket: Sendable {
         return ["--data-dir", dataDirectory, "--clob-url", url, "--gamma-url", url] + (tls ? ["--ca-file", caFile] : [])
     }
 
-    private func call(_ path: String, body: String? = nil) throws -> JSONValue {
+    func call(_ path: String, body: String? = nil) throws -> JSONValue {
         let client = HTTPClient(settings: HTTPSettings(connectTimeoutMilliseconds: 2000, timeoutMilliseconds: 10_000,
                                                        maxBodyBytes: 256 << 20, userAgent: "orderbooks-tests", caFile: nil))
         let exchange = client.perform([HTTPRequest(url: http + path, jsonBody: body.map { Array($0.utf8) })])[0]
@@ -159,18 +161,18 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Starts a fake Polymarket, runs `body` with it, and stops it.
-func withFakePolymarket<T: Sendable>(_ body: @Sendable (FakePolymarket) async throws -> T) async throws -> T {
+/// Starts a fake Polymarket (or `script`, which starts like it), runs `body` with it, and stops it.
+func withFakePolymarket<T: Sendable>(script: String = Paths.fake, _ body: @Sendable (FakePolymarket) async throws -> T) async throws -> T {
     let scratch = Scratch("fake")
     defer { scratch.remove() }
     let result = try await Subprocess.run(
-        .path("/usr/bin/env"), arguments: ["python3", Paths.fake, "--state-dir", scratch.path],
+        .path("/usr/bin/env"), arguments: ["python3", script, "--state-dir", scratch.path],
         input: .none, output: .sequence, error: .discarded
     ) { execution -> T in
         var lines = execution.standardOutput.strings().makeAsyncIterator()
         guard let line = try await lines.next(), let info = try? JSON.parse(line),
               let http = info["http"]?.string, let https = info["https"]?.string, let ca = info["ca_file"]?.string else {
-            throw TestFailure("the fake Polymarket did not start (python3 \(Paths.fake))")
+            throw TestFailure("the fake Polymarket did not start (python3 \(script))")
         }
         defer { try? execution.send(signal: .terminate) }
         return try await body(FakePolymarket(http: http, https: https, caFile: ca))

@@ -7,9 +7,10 @@
 BUILD_PACKAGES=(libcurl4-openssl-dev zlib1g-dev libssl-dev ca-certificates)
 # The fake Polymarket (python3, openssl for its throwaway CA, tzdata for zoneinfo), unshare and
 # setpriv (util-linux) for the disk-full and unwritable tests, systemd-analyze for the units,
-# rclone (Debian's 1.60, the one the VPS runs) for ship and its loopback sftp/webdav remotes.
+# rclone (Debian's 1.60, the one the VPS runs) for ship and its loopback sftp/webdav remotes,
+# GNU time for the fuzz tests' peak RSS of each run.
 # shellcheck disable=SC2034
-TEST_PACKAGES=(python3 openssl tzdata util-linux systemd gzip rclone)
+TEST_PACKAGES=(python3 openssl tzdata util-linux systemd gzip rclone time)
 
 ensure_packages() {
     local missing=() package
