@@ -62,9 +62,9 @@ public enum Books {
             var scanner = JSONScanner(body)
             guard try scanner.peek() == UInt8(ascii: "[") else {
                 if try scanner.peek() == UInt8(ascii: "{") {
-                    let error = try JSON.objectMembers(body, ["error", "retry_after_seconds"], maxValueBytes: ResponseCheck.excerptLength)
-                    if let problem = ResponseCheck.problem(errorObject: .object(error.map { JSONMember(key: $0.key, value: $0.value) }),
-                                                           in: response, now: now) {
+                    let members = try JSON.objectMemberRanges(body, body.indices, ["error", "retry_after_seconds"])
+                    let error = JSON.boundedObject(body, members, ["error", "retry_after_seconds"], maxBytes: ResponseCheck.excerptLength)
+                    if let problem = ResponseCheck.problem(errorObject: error, in: response, now: now) {
                         return .failure(problem)
                     }
                 } else {

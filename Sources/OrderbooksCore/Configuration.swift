@@ -121,12 +121,17 @@ public struct SnapOptions: ParsableArguments {
             let authority = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(2).first ?? ""
             return url.filter({ $0 == "@" }).count == authority.filter({ $0 == "@" }).count ? url : nil
         }
+        // An '@' left after masking is user info a URL parser would not see as such: quote nothing.
+        let shown: (String) -> String = { text in
+            let masked = Redaction.url(text)
+            return masked.replacing(Redaction.mask + "@", with: "").contains("@") ? "(a URL not shown: it may hold credentials)" : "'\(masked)'"
+        }
         if let flag {
-            guard let url = parse(flag) else { throw ValidationError("\(Setting.flagName(variable)): '\(Redaction.url(flag))' is not \(expected)") }
+            guard let url = parse(flag) else { throw ValidationError("\(Setting.flagName(variable)): \(shown(flag)) is not \(expected)") }
             return url
         }
         if let text = env[variable], !text.isEmpty {
-            guard let url = parse(text) else { throw ConfigurationError(description: "\(variable)='\(Redaction.url(text))' is not \(expected)") }
+            guard let url = parse(text) else { throw ConfigurationError(description: "\(variable)=\(shown(text)) is not \(expected)") }
             return url
         }
         return fallback

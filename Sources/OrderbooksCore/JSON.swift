@@ -78,15 +78,22 @@ public enum JSON {
     }
 
     /// Validates a whole document that must be one object, and returns the members named in
-    /// `keys`, parsed. The others are only validated: a row's raw `book` is never built. A
-    /// wanted member whose text is longer than `maxValueBytes` is left out, unparsed: what the
-    /// caller can afford to build is bounded, whatever the server sends.
-    public static func objectMembers(_ bytes: [UInt8], _ keys: Set<String>, maxValueBytes: Int = .max) throws(JSONError) -> [String: JSONValue] {
+    /// `keys`, parsed. The others are only validated: a row's raw `book` is never built.
+    public static func objectMembers(_ bytes: [UInt8], _ keys: Set<String>) throws(JSONError) -> [String: JSONValue] {
         var found: [String: JSONValue] = [:]
-        for (key, range) in try objectMemberRanges(bytes, bytes.indices, keys) where range.count <= maxValueBytes {
-            found[key] = try parse(bytes, range)
-        }
+        for (key, range) in try objectMemberRanges(bytes, bytes.indices, keys) { found[key] = try parse(bytes, range) }
         return found
+    }
+
+    /// An object of the members of `ranges` named in `keys`, in that order, each parsed if its
+    /// text is at most `maxBytes` long and otherwise standing as a string saying its size: a
+    /// server's error object is read this way, so a megabyte of error text is never built.
+    public static func boundedObject(_ bytes: [UInt8], _ ranges: [String: Range<Int>], _ keys: [String], maxBytes: Int) -> JSONValue {
+        .object(keys.compactMap { key in
+            ranges[key].map { range in
+                JSONMember(key: key, value: range.count <= maxBytes ? (try? parse(bytes, range)) ?? .null : .string("(\(range.count) bytes)"))
+            }
+        })
     }
 
     /// Validates `bytes[range]`, which must be one object, and returns where the first member

@@ -85,13 +85,7 @@ public enum GammaEvent {
         }
         let event = Fields(body: body, ranges: try JSON.objectMemberRanges(body, body.indices, eventKeys))
         if event.ranges["error"] != nil {
-            let members = ["error", "retry_after_seconds"].compactMap { key in
-                event.ranges[key].map { range in
-                    JSONMember(key: key, value: range.count <= ResponseCheck.excerptLength
-                        ? (try? JSON.parse(body, range)) ?? .null : .string("(\(range.count) bytes)"))
-                }
-            }
-            return .errorObject(.object(members))
+            return .errorObject(JSON.boundedObject(body, event.ranges, ["error", "retry_after_seconds"], maxBytes: ResponseCheck.excerptLength))
         }
 
         var markets: [Fields] = []
