@@ -102,10 +102,13 @@ public struct SnapRun {
             .discover(targets, cache: &cache, pause: backoff.pause(for: .gamma, at: now), client: client, now: now)
         backoff.record(.gamma, throttle: discovery.throttle, answered: discovery.answered, at: now)
         capture.gammaRequests = discovery.requests
-        for observation in discovery.observations {
+        // Each event's body is let go once its row is compressed: up to fifteen of them need not
+        // be held together with their rows, nor wait for the books.
+        var pending = Array(discovery.observations.reversed())
+        discovery.observations = []
+        while let observation = pending.popLast() {
             rows.append(Rows.market(observation.market, observation.details, exchange: observation.exchange, body: observation.body, context))
         }
-        discovery.observations = []  // the events are in the rows now: their bodies need not wait for the books
         capture.failures = discovery.failures
         capture.notListed = discovery.notListed
         capture.marketCount = discovery.markets.count
