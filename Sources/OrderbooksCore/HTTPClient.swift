@@ -223,8 +223,8 @@ private let writeCallback: curl_write_callback = { data, size, count, context in
     }
     if needed > transfer.body.capacity {
         // The announced length (compressed, when curl decodes) is a first guess; then doubling,
-        // never past the limit. Left to itself an array doubles past it (a 16 MiB body would
-        // sit in a 32 MiB buffer, after a copy from a 16 MiB one).
+        // never past the limit: left to itself an array doubles past it, and a body just over
+        // half the limit would take a buffer of twice the limit.
         var announced: curl_off_t = -1
         if transfer.body.isEmpty { ccurl_getinfo_off(transfer.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) }
         let guess = max(needed, Int(clamping: announced), transfer.body.capacity * 2, 16 << 10)
