@@ -110,6 +110,33 @@ public struct SnapOptions: ParsableArguments {
     static let defaultGamma = "https://gamma-api.polymarket.com"
     static let defaultUserAgent = "orderbooks-snap/\(OrderbooksVersion.current) (Polymarket BTC up/down order-book recorder)"
 
+    /// A base URL, which may carry user info for the request; a refused one is quoted with it
+    /// masked. A query or fragment is refused: the API paths are appended to the base, so they
+    /// would land inside it (and a token in a query would be recorded with every URL).
+    static func apiURL(_ flag: String?, _ variable: String, _ env: [String: String], default fallback: String) throws -> String {
+        let expected = "an http:// or https:// base URL without a query or fragment (user info, if any, percent-encoded)"
+        let parse: (String) -> String? = { text in
+            guard let url = Setting.baseURL(text), !url.contains("?"), !url.contains("#") else { return nil }
+            // An '@' past the authority means user info with a raw '/', which would escape redaction.
+            let authority = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(2).first ?? ""
+            return url.filter({ $0 == "@" }).count == authority.filter({ $0 == "@" }).count ? url : nil
+        }
+        // An '@' left after masking is user info a URL parser would not see as such: quote nothing.
+        let shown: (String) -> String = { text in
+            let masked = Redaction.url(text)
+            return masked.replacing(Redaction.mask + "@", with: "").contains("@") ? "(a URL not shown: it may hold credentials)" : "'\(masked)'"
+        }
+        if let flag {
+            guard let url = parse(flag) else { throw ValidationError("\(Setting.flagName(variable)): \(shown(flag)) is not \(expected)") }
+            return url
+        }
+        if let text = env[variable], !text.isEmpty {
+            guard let url = parse(text) else { throw ConfigurationError(description: "\(variable)=\(shown(text)) is not \(expected)") }
+            return url
+        }
+        return fallback
+    }
+
     /// Settles every value: flag, else environment variable, else default.
     public func configuration(environment env: [String: String]) throws -> SnapConfiguration {
         let seconds: (String) -> Int? = { text in
@@ -132,8 +159,8 @@ public struct SnapOptions: ParsableArguments {
             caFile: caFile)
         return SnapConfiguration(
             dataDirectory: try common.dataDirectory(env),
-            clobURL: try Setting.resolve(clobURL, "ORDERBOOKS_CLOB_URL", env, default: Self.defaultCLOB, expected: "an http:// or https:// URL", parse: Setting.baseURL),
-            gammaURL: try Setting.resolve(gammaURL, "ORDERBOOKS_GAMMA_URL", env, default: Self.defaultGamma, expected: "an http:// or https:// URL", parse: Setting.baseURL),
+            clobURL: try Self.apiURL(clobURL, "ORDERBOOKS_CLOB_URL", env, default: Self.defaultCLOB),
+            gammaURL: try Self.apiURL(gammaURL, "ORDERBOOKS_GAMMA_URL", env, default: Self.defaultGamma),
             series: try Setting.resolve(series, "ORDERBOOKS_SERIES", env, default: Series.allCases,
                                         expected: "a comma-separated list of 5m, 15m, hourly, 4h, daily", parse: Setting.seriesList),
             collector: try collector(env),

@@ -5,6 +5,10 @@ public struct Discovery: Sendable {
     /// Seconds a Gamma answer is reused before it is asked again.
     public var ttl: Int64
 
+    /// The largest event read: a real one is a few KB (one market, its description, its series),
+    /// and up to fifteen are asked at once, so this bounds what Gamma can make a run hold.
+    public static let maxEventBytes = 1 << 20
+
     public init(gammaURL: String, ttl: Int64) {
         self.gammaURL = gammaURL
         self.ttl = ttl
@@ -61,7 +65,7 @@ public struct Discovery: Sendable {
             }
         } else if !due.isEmpty {
             let asked = due + early
-            let exchanges = client.perform(asked.map { HTTPRequest(url: url($0)) })
+            let exchanges = client.perform(asked.map { HTTPRequest(url: url($0), maxBodyBytes: Self.maxEventBytes) })
             outcome.requests = exchanges.count
             for (target, exchange) in zip(asked, exchanges) {
                 switch read(exchange, target) {
@@ -116,14 +120,16 @@ public struct Discovery: Sendable {
 
     private func read(_ exchange: HTTPExchange, _ target: WindowTarget) -> Result<Observation, Problem> {
         ResponseCheck.body(of: exchange).flatMap { response in
-            let event: JSONValue
-            do throws(JSONError) { event = try JSON.parse(response.body) } catch { return .failure(ResponseCheck.problem(error, in: response)) }
-            if let problem = ResponseCheck.problem(errorObject: event, in: response, now: exchange.finishedAt) { return .failure(problem) }
-            do throws(Problem) {
-                let (market, details) = try GammaEvent.market(from: event, target: target)
+            let reading: GammaEvent.Reading
+            do throws(JSONError) { reading = try GammaEvent.read(response.body, target: target) } catch { return .failure(ResponseCheck.problem(error, in: response)) }
+            switch reading {
+            case .market(let market, let details):
                 return .success(Observation(market: market, details: details, exchange: exchange, body: response.body))
-            } catch {
-                var problem = error
+            case .errorObject(let value):
+                if let problem = ResponseCheck.problem(errorObject: value, in: response, now: exchange.finishedAt) { return .failure(problem) }
+                return .failure(Problem(kind: "unexpected_shape", message: "an event carrying an error", httpStatus: response.status,
+                                        bodyExcerpt: ResponseCheck.excerpt(response.body)))
+            case .unexpected(var problem):
                 problem.httpStatus = response.status
                 problem.bodyExcerpt = ResponseCheck.excerpt(response.body)
                 return .failure(problem)

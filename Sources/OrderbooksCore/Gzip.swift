@@ -15,30 +15,12 @@ public struct GzipError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// gzip through zlib. A whole snapshot fits in memory, so each file is one deflate call.
+/// gzip through zlib.
 public enum Gzip {
     public static func compress(_ input: [UInt8], level: Int32 = 6) throws(GzipError) -> [UInt8] {
-        var stream = z_stream()
-        // windowBits 15 + 16 asks zlib for the gzip wrapper instead of zlib's own.
-        var code = czlib_deflateInit2(&stream, level, 15 + 16, 8)
-        guard code == Z_OK else { throw GzipError(code: code) }
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
-        var written = 0
-        code = input.withUnsafeBufferPointer { inBuf in
-            output.withUnsafeMutableBufferPointer { outBuf in
-                stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress)
-                stream.avail_in = uInt(inBuf.count)
-                stream.next_out = outBuf.baseAddress
-                stream.avail_out = uInt(outBuf.count)
-                let r = deflate(&stream, Z_FINISH)
-                written = outBuf.count - Int(stream.avail_out)
-                return r
-            }
-        }
-        guard code == Z_STREAM_END else { throw GzipError(code: code) }
-        output.removeSubrange(written...)
-        return output
+        let deflater = try GzipDeflater(level: level, expectedInput: input.count)
+        input.withUnsafeBytes { deflater.append($0) }
+        return try deflater.finish()
     }
 
     /// Inflates every member of a gzip file (concatenated members read as one stream, as zcat does).
@@ -52,6 +34,81 @@ public enum Gzip {
         if let failure { throw failure }
         try inflater.finish()
         return output
+    }
+}
+
+/// Compresses a stream fed in pieces into one gzip member held in memory: a snapshot's rows go
+/// in as they are made, so a run never holds its rows and their compressed form at once.
+public final class GzipDeflater {
+    // Heap-allocated: zlib keeps a pointer back to its z_stream and refuses one that moved.
+    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    private var output: [UInt8] = []
+    private var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    private var failure: GzipError?
+    private var ended = false
+    /// Bytes fed in so far.
+    public private(set) var consumed = 0
+
+    /// `expectedInput`, when known, reserves the worst-case output at once (no regrowth).
+    public init(level: Int32 = 6, expectedInput: Int? = nil) throws(GzipError) {
+        stream.initialize(to: z_stream())
+        // windowBits 15 + 16 asks zlib for the gzip wrapper instead of zlib's own.
+        let code = czlib_deflateInit2(stream, level, 15 + 16, 8)
+        guard code == Z_OK else {
+            stream.deallocate()
+            throw GzipError(code: code)
+        }
+        if let expectedInput { output.reserveCapacity(Int(deflateBound(stream, uLong(expectedInput))) + 32) }
+    }
+
+    deinit {
+        deflateEnd(stream)
+        stream.deallocate()
+    }
+
+    public func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    public func append(_ input: UnsafeRawBufferPointer) {
+        guard input.count > 0 else { return }
+        consumed += input.count
+        run(input, flush: Z_NO_FLUSH)
+    }
+
+    /// The whole member; the deflater is spent.
+    public func finish() throws(GzipError) -> [UInt8] {
+        run(UnsafeRawBufferPointer(start: nil, count: 0), flush: Z_FINISH)
+        if let failure { throw failure }
+        guard ended else { throw GzipError(code: Z_STREAM_ERROR) }
+        return output
+    }
+
+    private func run(_ input: UnsafeRawBufferPointer, flush: Int32) {
+        guard failure == nil else { return }
+        stream.pointee.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: Bytef.self)) }
+        stream.pointee.avail_in = uInt(input.count)
+        while true {
+            let (code, produced) = chunk.withUnsafeMutableBufferPointer { out -> (Int32, Int) in
+                stream.pointee.next_out = out.baseAddress
+                stream.pointee.avail_out = uInt(out.count)
+                let code = deflate(stream, flush)
+                return (code, out.count - Int(stream.pointee.avail_out))
+            }
+            if produced > 0 { output.append(contentsOf: chunk[0..<produced]) }
+            switch code {
+            case Z_STREAM_END:
+                ended = true
+                return
+            case Z_OK, Z_BUF_ERROR:
+                // More to come out while zlib filled the whole chunk; otherwise it wants input.
+                if stream.pointee.avail_out == 0 || (flush == Z_FINISH && code == Z_OK) { continue }
+                return
+            default:
+                failure = GzipError(code: code)
+                return
+            }
+        }
     }
 }
 

@@ -19,13 +19,18 @@ public struct HTTPSettings: Sendable {
 }
 
 public struct HTTPRequest: Sendable {
+    /// As given to curl, user info included: record `Redaction.url(url)`, never this.
     public var url: String
     /// A JSON body makes this a POST.
     public var jsonBody: [UInt8]?
+    /// The most this answer may take, below `HTTPSettings.maxBodyBytes`: what the request can
+    /// legitimately bring back, so a hostile server cannot make a run hold more.
+    public var maxBodyBytes: Int?
 
-    public init(url: String, jsonBody: [UInt8]? = nil) {
+    public init(url: String, jsonBody: [UInt8]? = nil, maxBodyBytes: Int? = nil) {
         self.url = url
         self.jsonBody = jsonBody
+        self.maxBodyBytes = maxBodyBytes
     }
 }
 
@@ -88,7 +93,7 @@ public final class HTTPClient {
         var transfers: [UnsafeMutableRawPointer: Transfer] = [:]
         var results = [HTTPExchange?](repeating: nil, count: requests.count)
         for (index, request) in requests.enumerated() {
-            let transfer = Transfer(index: index, request: request, limit: settings.maxBodyBytes)
+            let transfer = Transfer(index: index, request: request, limit: min(settings.maxBodyBytes, request.maxBodyBytes ?? .max))
             transfer.configure(settings)
             transfer.startedAt = Timestamp.now()
             curl_multi_add_handle(multi, transfer.easy)
@@ -211,9 +216,19 @@ private final class Transfer {
 private let writeCallback: curl_write_callback = { data, size, count, context in
     let transfer = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
     let n = size * count
-    guard transfer.body.count + n <= transfer.limit else {
+    let needed = transfer.body.count + n
+    guard needed <= transfer.limit else {
         transfer.overflow = true
         return 0  // aborts the transfer: the body is never buffered past the limit
+    }
+    if needed > transfer.body.capacity {
+        // The announced length (compressed, when curl decodes) is a first guess; then doubling,
+        // never past the limit: left to itself an array doubles past it, and a body just over
+        // half the limit would take a buffer of twice the limit.
+        var announced: curl_off_t = -1
+        if transfer.body.isEmpty { ccurl_getinfo_off(transfer.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) }
+        let guess = max(needed, Int(clamping: announced), transfer.body.capacity * 2, 16 << 10)
+        transfer.body.reserveCapacity(min(transfer.limit, guess))
     }
     transfer.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n))
     return n

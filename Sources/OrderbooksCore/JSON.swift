@@ -55,7 +55,12 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
 public enum JSON {
     /// Parses a whole document; only whitespace may follow the value.
     public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
-        var scanner = JSONScanner(bytes)
+        try parse(bytes, bytes.indices)
+    }
+
+    /// Parses `bytes[range]`, which must hold one value and nothing else but whitespace.
+    public static func parse(_ bytes: [UInt8], _ range: Range<Int>) throws(JSONError) -> JSONValue {
+        var scanner = JSONScanner(bytes, range)
         let value = try scanner.value()
         try scanner.expectEnd()
         return value
@@ -65,13 +70,60 @@ public enum JSON {
         try parse(Array(text.utf8))
     }
 
+    /// Validates a whole document without building anything.
+    public static func validate(_ bytes: [UInt8]) throws(JSONError) {
+        var scanner = JSONScanner(bytes)
+        try scanner.skipValue()
+        try scanner.expectEnd()
+    }
+
     /// Validates a whole document that must be one object, and returns the members named in
     /// `keys`, parsed. The others are only validated: a row's raw `book` is never built.
     public static func objectMembers(_ bytes: [UInt8], _ keys: Set<String>) throws(JSONError) -> [String: JSONValue] {
-        var scanner = JSONScanner(bytes)
-        let members = try scanner.objectMembers(keys)
+        var found: [String: JSONValue] = [:]
+        for (key, range) in try objectMemberRanges(bytes, bytes.indices, keys) { found[key] = try parse(bytes, range) }
+        return found
+    }
+
+    /// An object of the members of `ranges` named in `keys`, in that order, each parsed if its
+    /// text is at most `maxBytes` long and otherwise standing as a string saying its size: a
+    /// server's error object is read this way, so a megabyte of error text is never built.
+    public static func boundedObject(_ bytes: [UInt8], _ ranges: [String: Range<Int>], _ keys: [String], maxBytes: Int) -> JSONValue {
+        .object(keys.compactMap { key in
+            ranges[key].map { range in
+                JSONMember(key: key, value: range.count <= maxBytes ? (try? parse(bytes, range)) ?? .null : .string("(\(range.count) bytes)"))
+            }
+        })
+    }
+
+    /// Validates `bytes[range]`, which must be one object, and returns where the first member
+    /// of each name in `keys` has its value. Nothing is built: the values stay bytes.
+    public static func objectMemberRanges(_ bytes: [UInt8], _ range: Range<Int>, _ keys: Set<String>) throws(JSONError) -> [String: Range<Int>] {
+        var scanner = JSONScanner(bytes, range)
+        let members = try scanner.memberRanges(keys)
         try scanner.expectEnd()
         return members
+    }
+
+    /// The elements of `bytes[range]`, which must be an array, each handed to `body` with its
+    /// range; `body` returns false to stop early (the rest is then not validated).
+    public static func forEachElement(_ bytes: [UInt8], _ range: Range<Int>, _ body: (Range<Int>) throws(JSONError) -> Bool) throws(JSONError) {
+        var scanner = JSONScanner(bytes, range)
+        try scanner.expect(UInt8(ascii: "["))
+        if try !scanner.consume(UInt8(ascii: "]")) {
+            repeat {
+                let element = try scanner.skipValueRange()
+                guard try body(element) else { return }
+            } while try scanner.consume(UInt8(ascii: ","))
+            try scanner.expect(UInt8(ascii: "]"))
+        }
+        try scanner.expectEnd()
+    }
+
+    /// The string at `bytes[range]`, decoded, if it is a string of at most `maxBytes` bytes as sent.
+    public static func string(_ bytes: [UInt8], _ range: Range<Int>, maxBytes: Int) -> String? {
+        guard range.count <= maxBytes, range.count >= 2, bytes[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
+        return try? parse(bytes, range).string
     }
 
     /// Appends `bytes[range]`, a valid JSON value, without insignificant whitespace. Strings,
@@ -101,26 +153,35 @@ public enum JSON {
     }
 }
 
-/// A strict RFC 8259 scanner over bytes. Besides building values it can skip them (validating
-/// without allocating), which is how a books response is split into its raw elements.
+/// A strict RFC 8259 scanner over bytes (or a range of them). Besides building values it can
+/// skip them, validating without allocating: that is how server bodies are read, so their cost in
+/// memory is their bytes, whatever their shape.
 struct JSONScanner {
     let bytes: [UInt8]
-    private(set) var position = 0
+    /// Where the scanned range ends.
+    let end: Int
+    private(set) var position: Int
     private var depth = 0
     static let maxDepth = 256
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: [UInt8]) { self.init(bytes, bytes.indices) }
 
-    var atEnd: Bool { position >= bytes.count }
+    init(_ bytes: [UInt8], _ range: Range<Int>) {
+        self.bytes = bytes
+        self.end = range.upperBound
+        self.position = range.lowerBound
+    }
+
+    var atEnd: Bool { position >= end }
 
     mutating func skipWhitespace() {
-        while position < bytes.count, JSON.isWhitespace(bytes[position]) { position += 1 }
+        while position < end, JSON.isWhitespace(bytes[position]) { position += 1 }
     }
 
     /// The next non-whitespace byte, without consuming it.
     mutating func peek() throws(JSONError) -> UInt8 {
         skipWhitespace()
-        guard position < bytes.count else { throw fail(.truncated, "unexpected end of input") }
+        guard position < end else { throw fail(.truncated, "unexpected end of input") }
         return bytes[position]
     }
 
@@ -173,26 +234,55 @@ struct JSONScanner {
             return .array(elements)
         case UInt8(ascii: "\""):
             return .string(try string())
+        case UInt8(ascii: "-"), 48...57:
+            let range = try number()
+            return .number(String(decoding: bytes[range], as: UTF8.self))
         default:
-            return try scalar()
+            return try literal()
         }
     }
 
-    mutating func objectMembers(_ keys: Set<String>) throws(JSONError) -> [String: JSONValue] {
+    /// The value ranges of the first members named in `keys` of the object that comes next.
+    mutating func memberRanges(_ keys: Set<String>) throws(JSONError) -> [String: Range<Int>] {
         guard try peek() == UInt8(ascii: "{") else { throw fail(.invalid, "expected an object") }
         try enter()
         position += 1
-        var found: [String: JSONValue] = [:]
+        var found: [String: Range<Int>] = [:]
         if try !consume(UInt8(ascii: "}")) {
             repeat {
-                let key = try string()
+                let key = try key(among: keys)
                 try expect(UInt8(ascii: ":"))
-                if keys.contains(key) { found[key] = try value() } else { try skipValue() }
+                let range = try skipValueRange()
+                if let key, found[key] == nil { found[key] = range }
             } while try consume(UInt8(ascii: ","))
             try expect(UInt8(ascii: "}"))
         }
         depth -= 1
         return found
+    }
+
+    /// Steps over a member name and returns it if it is one of `keys`. Names are compared as
+    /// bytes; only a short one with escapes is decoded, so a huge name costs nothing.
+    private mutating func key(among keys: Set<String>) throws(JSONError) -> String? {
+        _ = try peek()
+        let start = position
+        let hasEscapes = try skipString()
+        let text = (start + 1)..<(position - 1)
+        if !hasEscapes {
+            guard text.count <= 64 else { return nil }
+            let name = String(decoding: bytes[text], as: UTF8.self)
+            return keys.contains(name) ? name : nil
+        }
+        guard text.count <= 6 * 64, let name = JSON.string(bytes, start..<position, maxBytes: .max) else { return nil }
+        return keys.contains(name) ? name : nil
+    }
+
+    /// Validates and steps over one value, returning where it lies.
+    mutating func skipValueRange() throws(JSONError) -> Range<Int> {
+        _ = try peek()  // skips whitespace, so the range starts at the value
+        let start = position
+        try skipValue()
+        return start..<position
     }
 
     /// Validates and steps over one value.
@@ -220,8 +310,10 @@ struct JSONScanner {
             depth -= 1
         case UInt8(ascii: "\""):
             try skipString()
+        case UInt8(ascii: "-"), 48...57:
+            _ = try number()
         default:
-            _ = try scalar()
+            _ = try literal()
         }
     }
 
@@ -230,47 +322,52 @@ struct JSONScanner {
         guard depth <= Self.maxDepth else { throw fail(.tooDeep, "more than \(Self.maxDepth) levels") }
     }
 
-    private mutating func scalar() throws(JSONError) -> JSONValue {
+    private static let literals: [(word: [UInt8], value: JSONValue)] = [
+        (Array("true".utf8), .bool(true)), (Array("false".utf8), .bool(false)), (Array("null".utf8), .null),
+    ]
+
+    /// `true`, `false` or `null`.
+    private mutating func literal() throws(JSONError) -> JSONValue {
         let c = bytes[position]
-        if c == UInt8(ascii: "-") || (c >= 48 && c <= 57) { return .number(try number()) }
-        for (word, value) in [("true", JSONValue.bool(true)), ("false", .bool(false)), ("null", .null)] {
-            let w = Array(word.utf8)
+        for (word, value) in Self.literals where word[0] == c {
             var k = 0
-            while k < w.count, position + k < bytes.count, bytes[position + k] == w[k] { k += 1 }
-            if k == w.count {
+            while k < word.count, position + k < end, bytes[position + k] == word[k] { k += 1 }
+            if k == word.count {
                 position += k
                 return value
             }
-            if k > 0, position + k == bytes.count { throw fail(.truncated, "input ends inside '\(word)'") }
+            if position + k == end { throw fail(.truncated, "input ends inside '\(String(decoding: word, as: UTF8.self))'") }
         }
         throw fail(.invalid, "unexpected byte 0x\(String(c, radix: 16))")
     }
 
-    private mutating func number() throws(JSONError) -> String {
+    /// Steps over a number and returns its text's range: a number is never built to be skipped,
+    /// so a million digits cost nothing.
+    private mutating func number() throws(JSONError) -> Range<Int> {
         let start = position
         func digits(_ s: inout JSONScanner) -> Int {
             let from = s.position
-            while s.position < s.bytes.count, s.bytes[s.position] >= 48, s.bytes[s.position] <= 57 { s.position += 1 }
+            while s.position < s.end, s.bytes[s.position] >= 48, s.bytes[s.position] <= 57 { s.position += 1 }
             return s.position - from
         }
         if bytes[position] == UInt8(ascii: "-") { position += 1 }
-        guard position < bytes.count else { throw fail(.truncated, "input ends inside a number") }
+        guard position < end else { throw fail(.truncated, "input ends inside a number") }
         if bytes[position] == UInt8(ascii: "0") {
             position += 1
         } else if digits(&self) == 0 {
             throw fail(.invalid, "bad number")
         }
-        if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+        if position < end, bytes[position] == UInt8(ascii: ".") {
             position += 1
             guard digits(&self) > 0 else { throw fail(atEnd ? .truncated : .invalid, "bad fraction") }
         }
-        if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+        if position < end, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
             position += 1
-            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+            if position < end, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
             guard digits(&self) > 0 else { throw fail(atEnd ? .truncated : .invalid, "bad exponent") }
         }
         // A document that is just a number may end here; inside a container the caller checks what follows.
-        return String(decoding: bytes[start..<position], as: UTF8.self)
+        return start..<position
     }
 
     /// Parses a string and returns its decoded value.
@@ -338,12 +435,13 @@ struct JSONScanner {
         while true {
             // Plain ASCII runs are most of every row (prices, sizes, ids): step over them in a
             // tight loop before looking at what ended the run.
+            let limit = end
             position = bytes.withUnsafeBufferPointer { buffer in
                 var p = position
-                while p < buffer.count, case let c = buffer[p], c != 0x22, c != 0x5C, c >= 0x20, c < 0x80 { p += 1 }
+                while p < limit, case let c = buffer[p], c != 0x22, c != 0x5C, c >= 0x20, c < 0x80 { p += 1 }
                 return p
             }
-            guard position < bytes.count else { throw fail(.truncated, "input ends inside a string") }
+            guard position < end else { throw fail(.truncated, "input ends inside a string") }
             let c = bytes[position]
             switch c {
             case UInt8(ascii: "\""):
@@ -351,11 +449,11 @@ struct JSONScanner {
                 return hasEscapes
             case UInt8(ascii: "\\"):
                 hasEscapes = true
-                guard position + 1 < bytes.count else { throw fail(.truncated, "input ends inside an escape") }
+                guard position + 1 < end else { throw fail(.truncated, "input ends inside an escape") }
                 let e = bytes[position + 1]
                 if e == UInt8(ascii: "u") {
                     for k in 2..<6 {
-                        guard position + k < bytes.count else { throw fail(.truncated, "input ends inside an escape") }
+                        guard position + k < end else { throw fail(.truncated, "input ends inside an escape") }
                         guard hexValue(bytes[position + k]) != nil else { throw fail(.invalid, "bad \\u escape") }
                     }
                     position += 6
@@ -387,7 +485,7 @@ struct JSONScanner {
         default: throw fail(.invalid, "invalid UTF-8")
         }
         for k in 1...count {
-            guard position + k < bytes.count else { throw fail(.truncated, "input ends inside a UTF-8 sequence") }
+            guard position + k < end else { throw fail(.truncated, "input ends inside a UTF-8 sequence") }
             let b = bytes[position + k]
             let ok = k == 1 ? (low...high).contains(b) : (0x80...0xBF).contains(b)
             guard ok else { throw fail(.invalid, "invalid UTF-8") }

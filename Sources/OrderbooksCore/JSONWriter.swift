@@ -93,6 +93,9 @@ public struct JSONObjectWriter: Sendable {
     /// Splices a valid JSON value from `source[range]` in, minified but otherwise as sent.
     public mutating func field(_ name: String, raw source: [UInt8], _ range: Range<Int>) {
         key(name)
+        // Room for the closing bytes too: a raw value can be megabytes, and growing the row past
+        // an exact fit would copy it into a buffer twice its size.
+        bytes.reserveCapacity(bytes.count + range.count + 16)
         JSON.appendMinified(source, range, to: &bytes)
     }
 

@@ -46,7 +46,7 @@ public struct FailureRecord: Sendable {
         self.stage = stage
         self.problem = problem
         self.at = at
-        self.url = url
+        self.url = url.map(Redaction.url)  // a row and a log line may be shipped: never with a password
         self.requestStartedAt = requestStartedAt
         self.elapsedMicroseconds = elapsedMicroseconds
         self.series = series
@@ -97,7 +97,7 @@ public enum Rows {
         row.field("retry_at", f.problem.retryAt?.iso8601)
         row.field("token_ids", strings: f.tokenIds)
         row.field("body_excerpt", f.problem.bodyExcerpt)
-        return row.line
+        return row.finishedLine()
     }
 
     /// Market metadata with the raw Gamma event, written each time discovery asks Gamma.
@@ -123,11 +123,11 @@ public enum Rows {
         row.field("uma_resolution_status", details.umaResolutionStatus)
         row.field("resolution_source", details.resolutionSource)
         row.field("description", details.description)
-        row.field("url", exchange.request.url)
+        row.field("url", Redaction.url(exchange.request.url))
         row.field("request_started_at", exchange.startedAt.iso8601)
         row.field("elapsed_ms", milliseconds: exchange.elapsedMicroseconds)
         row.field("event", raw: body, body.indices)
-        return row.line
+        return row.finishedLine()
     }
 
     /// One book exactly as the server sent it (`body[range]`), with our labels around it.
@@ -138,7 +138,7 @@ public enum Rows {
         row.field("request_started_at", exchange.startedAt.iso8601)
         row.field("elapsed_ms", milliseconds: exchange.elapsedMicroseconds)
         row.field("book", raw: body, range)
-        return row.line
+        return row.finishedLine()
     }
 
     /// A requested token the books response left out.
@@ -148,7 +148,7 @@ public enum Rows {
         row.field("expected", Phase(window: origin.market.window, at: exchange.startedAt.seconds, grace: Series.closingGrace) == .open)
         row.field("request_started_at", exchange.startedAt.iso8601)
         row.field("elapsed_ms", milliseconds: exchange.elapsedMicroseconds)
-        return row.line
+        return row.finishedLine()
     }
 
     private static func labels(_ row: inout JSONObjectWriter, tokenId: String?, origin: TokenOrigin?, at: Timestamp) {

@@ -38,10 +38,10 @@ public struct SnapRun {
         self.log = log
     }
 
-    /// Rows gathered during a run, in the order they are written.
+    /// What a run gathered besides the `market` and `book` rows, which go to the sink as they
+    /// are made (in the order they are written: markets, books, then these).
     private struct Capture {
-        var markets: [[UInt8]] = []
-        var books: [[UInt8]] = []
+        var books = 0
         var absent: [[UInt8]] = []
         var failures: [FailureRecord] = []
         var absentExpected = 0
@@ -74,6 +74,7 @@ public struct SnapRun {
         let (initialBackoff, initialCache) = (backoff, cache)
 
         var capture = Capture()
+        let rows = RowSink(compressed: !config.toStdout)
         let client = HTTPClient(settings: config.http)
         if let pause = backoff.pause(for: .clob, at: startedAt) {
             let problem = Problem(kind: "backoff", message: "the CLOB throttled us (\(pause.reason)); not asking before \(pause.until.iso8601)",
@@ -81,11 +82,11 @@ public struct SnapRun {
             capture.failures.append(FailureRecord(stage: .books, problem: problem, at: startedAt, url: config.clobURL + "/books"))
             capture.outcome = .backoff
         } else {
-            snapshot(into: &capture, cache: &cache, backoff: &backoff, client: client, now: startedAt, context: context)
+            snapshot(into: &capture, rows: rows, cache: &cache, backoff: &backoff, client: client, now: startedAt, context: context)
         }
         logFailures(capture.failures, context: context)
 
-        let status = write(capture, context: context, directory: directory, startedAt: startedAt, monotonicStart: monotonicStart)
+        let status = write(capture, rows: rows, context: context, directory: directory, startedAt: startedAt, monotonicStart: monotonicStart)
         if !config.toStdout {
             // The cache is saved only once the market rows it stands for are on disk.
             if status != .cannotWrite, cache != initialCache { saveState(cache.encoded(), at: directory.discoveryCacheFile, directory: directory, context: context) }
@@ -94,14 +95,20 @@ public struct SnapRun {
         return status
     }
 
-    private func snapshot(into capture: inout Capture, cache: inout DiscoveryCache, backoff: inout BackoffState,
+    private func snapshot(into capture: inout Capture, rows: RowSink, cache: inout DiscoveryCache, backoff: inout BackoffState,
                           client: HTTPClient, now: Timestamp, context: RowContext) {
         let targets = config.series.flatMap { $0.targets(at: now.seconds) }
-        let discovery = Discovery(gammaURL: config.gammaURL, ttl: config.discoveryTTL)
+        var discovery = Discovery(gammaURL: config.gammaURL, ttl: config.discoveryTTL)
             .discover(targets, cache: &cache, pause: backoff.pause(for: .gamma, at: now), client: client, now: now)
         backoff.record(.gamma, throttle: discovery.throttle, answered: discovery.answered, at: now)
         capture.gammaRequests = discovery.requests
-        capture.markets = discovery.observations.map { Rows.market($0.market, $0.details, exchange: $0.exchange, body: $0.body, context) }
+        // Each event's body is let go once its row is compressed: up to fifteen of them need not
+        // be held together with their rows, nor wait for the books.
+        var pending = Array(discovery.observations.reversed())
+        discovery.observations = []
+        while let observation = pending.popLast() {
+            rows.append(Rows.market(observation.market, observation.details, exchange: observation.exchange, body: observation.body, context))
+        }
         capture.failures = discovery.failures
         capture.notListed = discovery.notListed
         capture.marketCount = discovery.markets.count
@@ -120,7 +127,9 @@ public struct SnapRun {
             let chunks = stride(from: 0, to: tokenIds.count, by: Books.maxTokensPerRequest).map {
                 Array(tokenIds[$0..<min($0 + Books.maxTokensPerRequest, tokenIds.count)])
             }
-            let exchanges = client.perform(chunks.map { HTTPRequest(url: config.clobURL + "/books", jsonBody: Books.requestBody($0)) })
+            let exchanges = client.perform(chunks.map {
+                HTTPRequest(url: config.clobURL + "/books", jsonBody: Books.requestBody($0), maxBodyBytes: Books.maxBodyBytes(tokens: $0.count))
+            })
             capture.clobRequests = exchanges.count
             var throttle: Problem? = nil
             var answered = false
@@ -128,22 +137,22 @@ public struct SnapRun {
                 for id in chunk where Phase(window: origins[id]!.market.window, at: exchange.startedAt.seconds, grace: Series.closingGrace) == .open {
                     openTokens.insert(id)
                 }
+                let asked = Set(chunk)
                 let split = ResponseCheck.body(of: exchange).flatMap { response in
-                    Books.split(response, now: exchange.finishedAt).map { (response.body, $0) }
+                    Books.split(response, asked: asked, now: exchange.finishedAt).map { (response, $0) }
                 }
                 switch split {
-                case .success(let (body, books)):
+                case .success(let (response, answer)):
                     answered = true
-                    for book in books {
-                        capture.books.append(Rows.book(assetId: book.assetId, origin: book.assetId.flatMap { origins[$0] },
-                                                       exchange: exchange, body: body, range: book.range, context))
-                        if let id = book.assetId {
-                            captured.insert(id)
-                        } else {
-                            let problem = Problem(kind: "unexpected_shape", message: "a book without a string asset_id (kept raw in a book row)",
-                                                  httpStatus: 200)
-                            capture.failures.append(FailureRecord(stage: .books, problem: problem, exchange: exchange))
-                        }
+                    for book in answer.books {
+                        rows.append(Rows.book(assetId: book.assetId, origin: book.assetId.flatMap { origins[$0] },
+                                              exchange: exchange, body: response.body, range: book.range, context))
+                        capture.books += 1
+                        if let id = book.assetId, asked.contains(id) { captured.insert(id) }
+                    }
+                    if let extras = answer.extras {
+                        capture.failures.append(FailureRecord(stage: .books, problem: Books.problem(extras, asked: chunk.count, in: response),
+                                                              exchange: exchange))
                     }
                     for id in chunk where !captured.contains(id) {
                         let origin = origins[id]!
@@ -158,7 +167,7 @@ public struct SnapRun {
             backoff.record(.clob, throttle: throttle, answered: answered, at: now)
         }
 
-        if capture.books.isEmpty && (!capture.failures.isEmpty || !openTokens.isEmpty) {
+        if capture.books == 0 && (!capture.failures.isEmpty || !openTokens.isEmpty) {
             capture.outcome = .failed
         } else if !capture.failures.isEmpty || !openTokens.isSubset(of: captured) {
             capture.outcome = .partial
@@ -166,18 +175,18 @@ public struct SnapRun {
     }
 
     /// Writes the snapshot file (or stdout) and the summary line; returns the exit status.
-    private func write(_ capture: Capture, context: RowContext, directory: DataDirectory, startedAt: Timestamp,
+    private func write(_ capture: Capture, rows: RowSink, context: RowContext, directory: DataDirectory, startedAt: Timestamp,
                        monotonicStart: Int64) -> ExitStatus {
-        var content: [UInt8] = []
-        for row in capture.markets + capture.books + capture.absent { content.append(contentsOf: row) }
-        for failure in capture.failures { content.append(contentsOf: Rows.failure(failure, context)) }
+        for row in capture.absent { rows.append(row) }
+        for failure in capture.failures { rows.append(Rows.failure(failure, context)) }
         let finishedAt = Timestamp.now()
-        content.append(contentsOf: runRow(capture, context: context, startedAt: startedAt, finishedAt: finishedAt,
-                                          monotonicStart: monotonicStart, exitStatus: capture.outcome.exitStatus))
-        let summary = "run=\(context.runId) outcome=\(capture.outcome.rawValue) markets=\(capture.marketCount) books=\(capture.books.count) absent=\(capture.absent.count) failures=\(capture.failures.count)"
+        rows.append(runRow(capture, context: context, startedAt: startedAt, finishedAt: finishedAt,
+                           monotonicStart: monotonicStart, exitStatus: capture.outcome.exitStatus))
+        let summary = "run=\(context.runId) outcome=\(capture.outcome.rawValue) markets=\(capture.marketCount) books=\(capture.books) absent=\(capture.absent.count) failures=\(capture.failures.count)"
         let elapsed = "elapsed_ms=\((finishedAt.microseconds - startedAt.microseconds) / 1000)"
 
         if config.toStdout {
+            let content = rows.plain
             guard writeAll(1, content) else {
                 log(.error, "\(summary) \(elapsed) error=\"cannot write to standard output: \(String(cString: strerror(errno)))\"")
                 return .cannotWrite
@@ -188,13 +197,13 @@ public struct SnapRun {
 
         let path = directory.snapshotPath(startedAt: startedAt, collector: context.collector, runId: context.runId)
         do {
-            let compressed = try gzip(content)
+            let compressed = try gzip(rows)
             try DurableFile.create(compressed, at: path, temporaryDirectory: directory.temporary)
             log(level(capture.outcome), "\(summary) bytes=\(compressed.count) \(elapsed) file=\(path) sha256=\(Digest.sha256Hex(compressed))")
             return capture.outcome.exitStatus
         } catch {
             log(.error, "\(summary) \(elapsed) outcome_written=no error=\"\(error)\"")
-            recordWriteFailure(error, capture: capture, content: content, path: path, context: context, directory: directory,
+            recordWriteFailure(error, capture: capture, rowBytes: rows.bytes, path: path, context: context, directory: directory,
                                startedAt: startedAt, monotonicStart: monotonicStart)
             return .cannotWrite
         }
@@ -202,11 +211,11 @@ public struct SnapRun {
 
     /// After a failed write, tries a much smaller file that keeps the failures, so the gap is
     /// still explained in the data when a little space is left.
-    private func recordWriteFailure(_ error: FileError, capture: Capture, content: [UInt8], path: String, context: RowContext,
+    private func recordWriteFailure(_ error: FileError, capture: Capture, rowBytes: Int, path: String, context: RowContext,
                                     directory: DataDirectory, startedAt: Timestamp, monotonicStart: Int64) {
         let now = Timestamp.now()
         let problem = Problem(kind: error.isDiskFull ? "disk_full" : "write_failed",
-                              message: "\(content.count) bytes of rows (\(capture.books.count) books) were lost: \(error)")
+                              message: "\(rowBytes) bytes of rows (\(capture.books) books) were lost: \(error)")
         var reduced = Capture()
         reduced.failures = capture.failures + [FailureRecord(stage: .write, problem: problem, at: now, url: path)]
         reduced.outcome = .failed
@@ -218,15 +227,17 @@ public struct SnapRun {
         fallback.append(contentsOf: runRow(reduced, context: context, startedAt: startedAt, finishedAt: now,
                                            monotonicStart: monotonicStart, exitStatus: .cannotWrite))
         do {
-            try DurableFile.create(try gzip(fallback), at: path, temporaryDirectory: directory.temporary)
+            let sink = RowSink(compressed: true)
+            sink.append(fallback)
+            try DurableFile.create(try gzip(sink), at: path, temporaryDirectory: directory.temporary)
             log(.warning, "run=\(context.runId) wrote the failure record alone to \(path)")
         } catch {
             log(.error, "run=\(context.runId) could not write the failure record either: \(error)")
         }
     }
 
-    private func gzip(_ content: [UInt8]) throws(FileError) -> [UInt8] {
-        do { return try Gzip.compress(content) } catch { throw FileError("compress", "snapshot", code: EIO) }
+    private func gzip(_ rows: RowSink) throws(FileError) -> [UInt8] {
+        do { return try rows.compressed() } catch { throw FileError("compress", "snapshot", code: EIO) }
     }
 
     private func runRow(_ capture: Capture, context: RowContext, startedAt: Timestamp, finishedAt: Timestamp,
@@ -240,7 +251,7 @@ public struct SnapRun {
         row.field("exit_code", Int(exitStatus.rawValue))
         row.field("series", strings: config.series.map(\.rawValue))
         row.field("markets", capture.marketCount)
-        row.field("books", capture.books.count)
+        row.field("books", capture.books)
         row.field("absent", capture.absent.count)
         row.field("absent_expected", capture.absentExpected)
         row.field("failures", capture.failures.count)
@@ -290,6 +301,40 @@ public struct SnapRun {
         do { try DurableFile.replace(bytes, at: path, temporaryDirectory: directory.temporary) } catch {
             log(.warning, "run=\(context.runId) could not save \(path): \(error)")
         }
+    }
+}
+
+/// Where a run's rows go as they are made: into one gzip stream for the snapshot file, or kept
+/// plain for `--stdout`. A big row (a raw event, a raw book) is compressed as soon as it exists,
+/// so a run never holds all its rows beside their compressed copy.
+private final class RowSink {
+    private let deflater: GzipDeflater?
+    private var failure: GzipError?
+    /// The rows as they are, when not compressed.
+    private(set) var plain: [UInt8] = []
+    /// Bytes of rows appended, before compression.
+    private(set) var bytes = 0
+
+    init(compressed: Bool) {
+        var deflater: GzipDeflater? = nil
+        if compressed {
+            do { deflater = try GzipDeflater() } catch { failure = error }
+        }
+        self.deflater = deflater
+        self.compressesRows = compressed
+    }
+
+    private let compressesRows: Bool
+
+    func append(_ row: [UInt8]) {
+        bytes += row.count
+        if compressesRows { deflater?.append(row) } else { plain.append(contentsOf: row) }
+    }
+
+    /// The gzip member of every row appended.
+    func compressed() throws(GzipError) -> [UInt8] {
+        if let failure { throw failure }
+        return try deflater!.finish()
     }
 }
 

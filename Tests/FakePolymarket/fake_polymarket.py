@@ -440,7 +440,8 @@ def event_json(m: Market, now: float, nested: bool = False) -> dict:
 # Faults and logs.
 
 MODES = {"none", "delay", "hang", "reset", "status", "throttle", "waf", "error200", "truncate", "cut",
-         "html", "empty", "huge", "pretty"}
+         "html", "empty", "huge", "pretty", "body"}
+BODY_PARTS = ("prefix", "unit", "middle", "close", "suffix")
 CF_1015 = ("<!DOCTYPE html>\n<html lang=\"en-US\"><head><title>Access denied | clob.polymarket.com used "
            "Cloudflare to restrict access</title></head><body><div id=\"cf-wrapper\"><h1><span "
            "class=\"cf-error-type\">Error</span> <span class=\"cf-error-code\">1015</span></h1>"
@@ -490,6 +491,10 @@ class App:
             raise ValueError("body and content_type must be strings")
         if not isinstance(spec.get("headers", {}), dict) or not isinstance(spec.get("message", ""), str):
             raise ValueError("headers must be an object, message a string")
+        if not all(isinstance(spec.get(k, ""), str) for k in BODY_PARTS) or spec.get("fill", "repeat") not in ("repeat", "random"):
+            raise ValueError("prefix, unit, middle, close and suffix must be strings, fill repeat or random")
+        if not isinstance(spec.get("length", True), bool):
+            raise ValueError("length must be true or false")
         with self.lock:
             if spec["mode"] == "none":
                 self.faults.pop(spec["target"], None)
@@ -622,7 +627,8 @@ class Handler(BaseHTTPRequestHandler):
         fault = app.take_fault(classify(url.path))
         mode = fault["mode"] if fault else None
         entry = {"t": time.time(), "method": self.command, "path": url.path, "query": url.query,
-                 "user_agent": self.headers.get("User-Agent"), "status": None, "fault": mode}
+                 "user_agent": self.headers.get("User-Agent"), "authorization": self.headers.get("Authorization"),
+                 "status": None, "fault": mode}
         app.log_request(entry)  # logged before answering, so a hanging request is visible
         self.sent_status = None
         try:
@@ -640,6 +646,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.rst()
         elif mode == "huge":
             return self.huge(int(fault.get("bytes", 1 << 30)))
+        elif mode == "body":
+            return self.hostile(fault, path, body)
         elif mode in ("status", "throttle", "waf", "error200", "html", "empty"):
             if mode == "status":
                 status = int(fault.get("status", 503))
@@ -706,6 +714,48 @@ class Handler(BaseHTTPRequestHandler):
             piece = chunk[: nbytes - sent]
             self.wfile.write(piece)
             sent += len(piece)
+
+    def hostile(self, fault, path, body):
+        """A generated body of about `bytes` bytes: prefix, unit × k, middle, close × k, suffix.
+        `{slug}` in prefix/middle/suffix is the slug asked for; `{token}` in unit cycles through
+        the token ids of a POST /books, `{n}` counts the units. With fill "random" the k units are random letters."""
+        p = {k: fault.get(k, "") for k in BODY_PARTS}
+        slug = path.rsplit("/", 1)[-1]
+        for k in ("prefix", "middle", "suffix"):
+            p[k] = p[k].replace("{slug}", slug)
+        try:
+            tokens = [i["token_id"] for i in json.loads(body)] if body else []
+        except (ValueError, TypeError, KeyError):
+            tokens = []
+        budget = int(fault.get("bytes", 1 << 20)) - len(p["prefix"]) - len(p["middle"]) - len(p["suffix"])
+        if fault.get("fill") == "random":
+            import base64
+            units = base64.b64encode(os.urandom(max(budget, 0) * 3 // 4 + 3))[:max(budget, 0)].replace(b"/", b"_")
+            closes = b""
+        elif "{token}" in p["unit"] or "{n}" in p["unit"]:
+            parts, size, i = [], 0, 0
+            while True:
+                u = p["unit"].replace("{token}", tokens[i % len(tokens)] if tokens else "0").replace("{n}", str(i))
+                if size + len(u) + len(p["close"]) > budget:
+                    break
+                parts.append(u)
+                size += len(u) + len(p["close"])
+                i += 1
+            units, closes = "".join(parts).encode(), (p["close"] * len(parts)).encode()
+        else:
+            k = max(budget, 0) // max(len(p["unit"]) + len(p["close"]), 1) if p["unit"] or p["close"] else 0
+            units, closes = (p["unit"] * k).encode(), (p["close"] * k).encode()
+        data = p["prefix"].encode() + units + p["middle"].encode() + closes + p["suffix"].encode()
+        ctype = fault.get("content_type", "application/json")
+        status = int(fault.get("status", 200))
+        if fault.get("length", True):
+            return self.reply(status, ctype, data)
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
 
     def route(self, path, query, body):
         """Normal (unfaulted) Gamma/CLOB answer: (status, content type, bytes, served-or-None)."""

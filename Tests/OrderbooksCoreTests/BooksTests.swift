@@ -19,8 +19,9 @@ private func exchange(_ r: HTTPResponse) -> HTTPExchange {
         let compact = #"{"market":"0xa5","asset_id":"4841","timestamp":"1778584369464","hash":"d52f","bids":[{"price":"0.01","size":"14468.29"}],"asks":[],"min_order_size":"5","tick_size":"0.01","neg_risk":false,"last_trade_price":"0.280"}"#
         let body = "[\n  " + Fixtures.book5mUp + " ,\n" + compact + "\n]\n"
         let r = response(body)
-        let books = try Books.split(r, now: Timestamp(seconds: 0)).get()
-        #expect(books.map(\.assetId) == [Fixtures.upToken, "4841"])
+        let answer = try Books.split(r, asked: [Fixtures.upToken, "4841"], now: Timestamp(seconds: 0)).get()
+        let books = answer.books
+        #expect(books.map(\.assetId) == [Fixtures.upToken, "4841"] && answer.extras == nil)
         var out: [UInt8] = []
         JSON.appendMinified(r.body, books[1].range, to: &out)
         #expect(String(decoding: out, as: UTF8.self) == compact)
@@ -32,11 +33,31 @@ private func exchange(_ r: HTTPResponse) -> HTTPExchange {
     }
 
     @Test func toleratesMissingFieldsAndOddElements() throws {
-        let books = try Books.split(response(Fixtures.rustMockBooks), now: Timestamp(seconds: 0)).get()
-        #expect(books.map(\.assetId) == ["asset"])
-        let odd = try Books.split(response(#"[{"asset_id":7},{"bids":[]},null,[]]"#), now: Timestamp(seconds: 0)).get()
-        #expect(odd.map(\.assetId) == [nil, nil, nil, nil])
-        #expect(try Books.split(response("[]"), now: Timestamp(seconds: 0)).get().isEmpty)
+        let books = try Books.split(response(Fixtures.rustMockBooks), asked: ["asset"], now: Timestamp(seconds: 0)).get()
+        #expect(books.books.map(\.assetId) == ["asset"])
+        // Objects that cannot be matched are kept (an id of another form is still a book), up to
+        // the number of tokens asked; what is not an object is only counted.
+        let odd = try Books.split(response(#"[{"asset_id":7},{"bids":[]},null,[]]"#), asked: ["1", "2"], now: Timestamp(seconds: 0)).get()
+        #expect(odd.books.map(\.assetId) == [nil, nil])
+        #expect(odd.extras?.withoutAssetId == 4 && odd.extras?.kept == 2 && odd.extras?.first == 1..<15)
+        #expect(try Books.split(response("[]"), asked: ["1"], now: Timestamp(seconds: 0)).get() == Books.Answer(books: [], extras: nil))
+    }
+
+    /// However many elements come back, the rows are bounded by the tokens asked, and the rest
+    /// is one summary.
+    @Test func rowsAreBoundedByTheTokensAsked() throws {
+        let zeros = "[" + Array(repeating: "0", count: 500_000).joined(separator: ",") + "]"
+        let none = try Books.split(response(zeros), asked: ["1", "2"], now: Timestamp(seconds: 0)).get()
+        #expect(none.books.isEmpty && none.extras?.withoutAssetId == 500_000 && none.extras?.kept == 0)
+        let book = { (id: String) in #"{"asset_id":"\#(id)","bids":[]}"# }
+        let repeated = "[" + (Array(repeating: book("1"), count: 1000) + [book("2"), book("9"), book("9")]).joined(separator: ",") + "]"
+        let answer = try Books.split(response(repeated), asked: ["1", "2", "3"], now: Timestamp(seconds: 0)).get()
+        // The first book of 1 and 2, and one more object (room for three rows in all).
+        #expect(answer.books.map(\.assetId) == ["1", "1", "2"])
+        #expect(answer.extras?.repeated == 999 && answer.extras?.notAsked == 2 && answer.extras?.kept == 1)
+        let problem = Books.problem(answer.extras!, asked: 3, in: response(repeated))
+        #expect(problem.kind == "unexpected_shape" && problem.bodyExcerpt == book("1"))
+        #expect(problem.message.contains("1001 element(s)"), "\(problem.message)")
     }
 
     @Test(arguments: [
@@ -48,7 +69,7 @@ private func exchange(_ r: HTTPResponse) -> HTTPExchange {
         ("\"OK\"", "unexpected_shape"),
     ])
     func classifiesBadBodies(text: String, kind: String) {
-        let result = Books.split(response(text), now: Timestamp(seconds: 0))
+        let result = Books.split(response(text), asked: ["1"], now: Timestamp(seconds: 0))
         guard case .failure(let problem) = result else { Issue.record("accepted \(text)"); return }
         #expect(problem.kind == kind)
         #expect(problem.bodyExcerpt != nil || kind == "truncated_json" || kind == "invalid_json")

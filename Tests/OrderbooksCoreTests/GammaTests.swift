@@ -4,9 +4,18 @@ import Testing
 private let target = WindowTarget(series: .fiveMinute, window: Window(start: 1_778_584_200, end: 1_778_584_500),
                                   slug: "btc-updown-5m-1778584200")
 
+/// The event's market, or the shape problem that refused it.
+private func read(_ text: String, _ target: WindowTarget = target) throws -> (Market, MarketDetails) {
+    switch try GammaEvent.read(Array(text.utf8), target: target) {
+    case .market(let market, let details): return (market, details)
+    case .unexpected(let problem): throw problem
+    case .errorObject(let value): throw Problem(kind: "error_object", message: "\(value)")
+    }
+}
+
 @Suite struct GammaEventTests {
     @Test func readsTheCapturedEvent() throws {
-        let (market, details) = try GammaEvent.market(from: JSON.parse(Fixtures.event5m), target: target)
+        let (market, details) = try read(Fixtures.event5m, target)
         #expect(market.conditionId == "0xa5c6d0c4cef71fe53c0235790b5568574343551fe67c62db39e9ebf3387b415a")
         #expect(market.tokens == [MarketToken(tokenId: Fixtures.upToken, outcome: "Up"), MarketToken(tokenId: Fixtures.downToken, outcome: "Down")])
         // The window is eventStartTime–endDate, not startDate (listed a day earlier).
@@ -19,30 +28,30 @@ private let target = WindowTarget(series: .fiveMinute, window: Window(start: 1_7
 
     @Test func fallsBackThroughTheWindowFields() throws {
         let noMarketStart = Fixtures.event5m.replacingFirst(#""eventStartTime": "2026-05-12T11:10:00Z","#, with: "")
-        #expect(try GammaEvent.market(from: JSON.parse(noMarketStart), target: target).0.window.start == 1_778_584_200)
+        #expect(try read(noMarketStart, target).0.window.start == 1_778_584_200)
         let noStarts = noMarketStart.replacingFirst(#""startTime": "2026-05-12T11:10:00Z""#, with: #""startTime": null"#)
             .replacingFirst(#""endDate": "2026-05-12T11:15:00Z","#, with: "")
             .replacingFirst(#""endDate": "2026-05-12T11:15:00Z","#, with: "")
         let shifted = WindowTarget(series: .fiveMinute, window: Window(start: 1_778_584_200, end: 1_778_584_500), slug: target.slug)
-        #expect(try GammaEvent.market(from: JSON.parse(noStarts), target: shifted).0.window == shifted.window)
+        #expect(try read(noStarts, shifted).0.window == shifted.window)
     }
 
     @Test func readsV2PositionIdsAndRealArrays() throws {
         let v2 = #"{"slug":"btc-updown-5m-1778584200","markets":[{"slug":"btc-updown-5m-1778584200","version":"v2","clobTokenIds":null,"positionIds":["111","222"],"outcomes":["Up","Down"],"conditionId":"0x1"}]}"#
-        let (market, details) = try GammaEvent.market(from: JSON.parse(v2), target: target)
+        let (market, details) = try read(v2, target)
         #expect(market.tokens.map(\.tokenId) == ["111", "222"])
         #expect(market.tokens.map(\.outcome) == ["Up", "Down"])
         #expect(details.version == "v2")
         // A v1 market with the ids as a real array and no outcome labels.
         let plain = #"{"markets":[{"clobTokenIds":["1","2"],"closed":true,"extra":{"nested":[1,2.5]}}]}"#
-        let m = try GammaEvent.market(from: JSON.parse(plain), target: target).0
+        let m = try read(plain, target).0
         #expect(m.tokens == [MarketToken(tokenId: "1", outcome: nil), MarketToken(tokenId: "2", outcome: nil)])
         #expect(m.conditionId == nil)
     }
 
     @Test func picksTheMarketBySlug() throws {
         let two = #"{"markets":[{"slug":"other","clobTokenIds":"[\"9\"]"},{"slug":"btc-updown-5m-1778584200","clobTokenIds":"[\"1\",\"2\"]"}]}"#
-        #expect(try GammaEvent.market(from: JSON.parse(two), target: target).0.tokens.map(\.tokenId) == ["1", "2"])
+        #expect(try read(two, target).0.tokens.map(\.tokenId) == ["1", "2"])
     }
 
     @Test(arguments: [#"[]"#, #"{"markets":[]}"#, #"{"markets":[{"clobTokenIds":"[]"}]}"#, #"{"markets":[{"clobTokenIds":"[\"\"]"}]}"#,
@@ -50,7 +59,36 @@ private let target = WindowTarget(series: .fiveMinute, window: Window(start: 1_7
                       #"{"slug":"btc-updown-5m-1","markets":[{"clobTokenIds":"[\"1\",\"2\"]"}]}"#,
                       #"{"markets":[{"slug":"btc-updown-15m-1778584200","clobTokenIds":"[\"1\",\"2\"]"}]}"#])
     func rejectsEventsWithoutTokens(text: String) throws {
-        #expect(throws: Problem.self) { try GammaEvent.market(from: JSON.parse(text), target: target) }
+        #expect(throws: Problem.self) { try read(text, target) }
+    }
+
+    /// An up/down event has one market with two tokens; anything much bigger is refused with one
+    /// problem, however many ids or markets it lists.
+    @Test func refusesEventsListingTooMuch() throws {
+        let ids = (0..<50_000).map { "\\\"\($0)\\\"" }.joined(separator: ",")
+        let many = #"{"markets":[{"slug":"btc-updown-5m-1778584200","clobTokenIds":"["# + ids + #"]"}]}"#
+        #expect(throws: Problem.self) { try read(many) }
+        let three = #"{"markets":[{"clobTokenIds":["1","2","3"]}]}"#
+        #expect(throws: Problem.self) { try read(three) }
+        let markets = #"{"markets":["# + Array(repeating: #"{"slug":"x","clobTokenIds":"[\"1\"]"}"#, count: 9).joined(separator: ",") + "]}"
+        #expect(throws: Problem.self) { try read(markets) }
+        let longId = #"{"markets":[{"clobTokenIds":[""# + String(repeating: "1", count: 200) + #""]}]}"#
+        #expect(throws: Problem.self) { try read(longId) }
+    }
+
+    /// Fields read out for the market row are bounded; the raw event keeps everything.
+    @Test func leavesHugeFieldsOut() throws {
+        let huge = String(repeating: "x", count: 100_000)
+        let event = #"{"title":"t","markets":[{"clobTokenIds":"[\"1\",\"2\"]","description":""# + huge + #"","question":"q"}]}"#
+        let (m, details) = try read(event)
+        #expect(m.tokens.map(\.tokenId) == ["1", "2"])
+        #expect(details.description == nil && details.question == "q")
+    }
+
+    @Test func readsAnErrorObjectWithoutBuildingIt() throws {
+        let body = Array((#"{"error":""# + String(repeating: "e", count: 100_000) + #"","retry_after_seconds":5}"#).utf8)
+        guard case .errorObject(let value) = try GammaEvent.read(body, target: target) else { Issue.record("not an error"); return }
+        #expect(value["error"]?.string == "(100002 bytes)" && value["retry_after_seconds"] == .number("5"))
     }
 }
 

@@ -66,3 +66,45 @@ import Testing
         #expect((try? JSON.parse(w.finished)) != nil)
     }
 }
+
+@Suite struct BoundedJSONTests {
+    @Test func membersAreFoundWithoutBuildingTheRest() throws {
+        let text = #"{"a":[1,{"x":"y"}],"slug":"s","\u0073lug":"later","n":"#
+        let bytes = Array((text + String(repeating: "9", count: 200_000) + "}").utf8)
+        let ranges = try JSON.objectMemberRanges(bytes, bytes.indices, ["slug", "n", "missing"])
+        #expect(ranges["slug"].map { String(decoding: bytes[$0], as: UTF8.self) } == #""s""#)  // the first one wins
+        #expect(ranges["n"]?.count == 200_000 && ranges["missing"] == nil)
+        #expect(JSON.string(bytes, ranges["slug"]!, maxBytes: 16) == "s" && JSON.string(bytes, ranges["n"]!, maxBytes: .max) == nil)
+        let error = JSON.boundedObject(bytes, ranges, ["n", "slug"], maxBytes: 300)
+        #expect(error == .object([JSONMember(key: "n", value: .string("(200000 bytes)")), JSONMember(key: "slug", value: .string("s"))]))
+        #expect(throws: JSONError.self) { try JSON.objectMemberRanges(bytes, 0..<(bytes.count - 1), ["n"]) }
+    }
+
+    @Test func elementsStopEarlyAndDeepNestingIsRefused() throws {
+        let bytes = Array("[1, [2], {\"a\":3}, \"x\"]".utf8)
+        var seen: [String] = []
+        try JSON.forEachElement(bytes, bytes.indices) { range in
+            seen.append(String(decoding: bytes[range], as: UTF8.self))
+            return seen.count < 3
+        }
+        #expect(seen == ["1", "[2]", #"{"a":3}"#])
+        let deep = Array((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8)
+        #expect(throws: JSONError.self) { try JSON.validate(deep) }
+    }
+}
+
+@Suite struct URLRedactionTests {
+    @Test func userInfoIsMasked() {
+        #expect(Redaction.url("https://user:token@host:8443/books") == "https://***@host:8443/books")
+        #expect(Redaction.url("http://token@127.0.0.1") == "http://***@127.0.0.1")
+        #expect(Redaction.url("https://host/path@x?q=a@b") == "https://host/path@x?q=a@b")
+        #expect(Redaction.url("/var/lib/orderbooks/spool/x") == "/var/lib/orderbooks/spool/x")
+    }
+
+    @Test func failureRowsRecordTheMaskedURL() {
+        let record = FailureRecord(stage: .books, problem: Problem(kind: "backoff", message: "m"), at: Timestamp(seconds: 0),
+                                   url: "https://u:sekrit@h/books")
+        let row = String(decoding: Rows.failure(record, RowContext(runId: "1", collector: "c")), as: UTF8.self)
+        #expect(row.contains(#""url":"https://***@h/books""#) && !row.contains("sekrit") && !record.logLine().contains("sekrit"))
+    }
+}
