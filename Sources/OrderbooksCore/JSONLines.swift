@@ -28,12 +28,14 @@ public struct LineSplitter {
                 return
             }
             guard newline != nil else {
+                grow(by: end - start)
                 pending.append(contentsOf: bytes[start...])
                 return
             }
             if pending.isEmpty {
                 line(Array(bytes[start..<end]))
             } else {
+                grow(by: end - start)
                 pending.append(contentsOf: bytes[start..<end])
                 line(pending)
                 // A long line's buffer is given back, not kept for the short ones after it.
@@ -41,6 +43,14 @@ public struct LineSplitter {
             }
             start = end + 1
         }
+    }
+
+    /// Doubles the buffer as `append` would, but never past `maxLength`: a line near the
+    /// maximum then costs its length once, not twice.
+    private mutating func grow(by count: Int) {
+        let needed = pending.count + count
+        guard needed > pending.capacity else { return }
+        pending.reserveCapacity(min(maxLength, max(needed, pending.capacity * 2)))
     }
 
     /// What follows the last newline: a line that lacks its terminator, or nothing.

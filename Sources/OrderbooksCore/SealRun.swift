@@ -45,6 +45,16 @@ public struct SealRun {
         }
     }
 
+    /// A fixed mmap threshold: glibc otherwise raises it to the size of each large buffer freed,
+    /// so a long line's buffers stay in the heap and add up from pass to pass (measured: 51 MiB
+    /// against 35 MiB for a file with a 20 MB line). Large buffers are then given back on free.
+    /// (`mallopt` is not in Swift's Glibc module, hence dlsym; M_MMAP_THRESHOLD is -3.)
+    static func returnLargeBuffers() {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+        _ = mallopt(-3, 256 << 10)
+    }
+
     /// How far ahead of seal's clock a spool file's start may be before it is called a clock
     /// running ahead: snap and seal run on the same host, so anything beyond a clock step is.
     static let plausibleLead: Int64 = 300
@@ -61,6 +71,7 @@ public struct SealRun {
 
     public func run() -> ExitStatus {
         signal(SIGPIPE, SIG_IGN)
+        SealRun.returnLargeBuffers()
         let lock: FileLock
         do {
             for dir in [directory.spool, directory.temporary, directory.state, directory.sealed, directory.quarantine] {

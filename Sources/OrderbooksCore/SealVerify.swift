@@ -19,6 +19,7 @@ public struct SealVerify {
     }
 
     public func run() -> ExitStatus {
+        SealRun.returnLargeBuffers()
         if let sealedDirectory, access(sealedDirectory, F_OK) != 0, errno == ENOENT {
             // Before the first seal: nothing is wrong, there is nothing to check.
             let summary = "seal verify: nothing sealed yet (\(sealedDirectory) does not exist); 0 checked"
