@@ -35,16 +35,41 @@ public struct DataDirectory: Sendable {
         "\(spool)/\(startedAt.compact)_\(collector)_\(runId)\(Self.snapshotSuffix)"
     }
 
-    /// Lists the names in a directory (no `.`, `..` or hidden names), sorted; nil if it cannot be read.
-    public static func names(in directory: String) -> [String]? {
-        guard let dir = opendir(directory) else { return nil }
+    /// A directory's entries (no `.`, `..` or hidden names), sorted: the names that are valid
+    /// UTF-8, and apart, as raw bytes, those that are not (a `String` would repair them into
+    /// U+FFFD, a name no open finds). nil if it cannot be read. A symbolic link is not followed:
+    /// the walk never leaves the tree.
+    public static func listing(_ directory: String) -> (names: [String], undecodable: [[UInt8]])? {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        guard let dir = fdopendir(fd) else {
+            let code = errno
+            close(fd)
+            errno = code
+            return nil
+        }
         defer { closedir(dir) }
         var names: [String] = []
+        var undecodable: [[UInt8]] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if !name.hasPrefix(".") { names.append(name) }
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            guard bytes.first != UInt8(ascii: ".") else { continue }
+            if let name = String(validating: bytes, as: UTF8.self) { names.append(name) } else { undecodable.append(bytes) }
         }
-        return names.sorted()
+        return (names.sorted(), undecodable.sorted { $0.lexicographicallyPrecedes($1) })
+    }
+
+    /// The names in a directory that are valid UTF-8 (see `listing`), sorted; nil if it cannot be read.
+    public static func names(in directory: String) -> [String]? { listing(directory)?.names }
+
+    /// The name a spool file gets in `quarantine/` (before any `.1`, `.2` for a name taken): its
+    /// own, unless it is not valid UTF-8 or so long that `.reason.json` would not fit in a name;
+    /// then its readable start and a digest of its bytes, which the reason file lists exactly.
+    public static func quarantineName(forSpoolName name: [UInt8]) -> String {
+        if let text = String(validating: name, as: UTF8.self), name.count <= 200 { return text }
+        var start = Substring(String(decoding: name, as: UTF8.self).map { $0 == "\u{FFFD}" ? "?" : $0 })
+        while start.utf8.count > 160 { start = start.dropLast() }
+        return start + "." + Digest.sha256Hex(name).prefix(16)
     }
 
     /// The `YYYY/MM/DD` directories under `sealed/` or `receipts/`, in date order.

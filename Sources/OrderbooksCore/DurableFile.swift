@@ -4,14 +4,17 @@ public struct FileError: Error, Sendable, CustomStringConvertible {
     public var operation: String
     public var path: String
     public var code: Int32
+    /// Said instead of the system's words for `code` (`not a regular file (a FIFO)`).
+    public var detail: String?
 
-    public init(_ operation: String, _ path: String, code: Int32 = errno) {
+    public init(_ operation: String, _ path: String, code: Int32 = errno, detail: String? = nil) {
         self.operation = operation
         self.path = path
         self.code = code
+        self.detail = detail
     }
 
-    public var description: String { "cannot \(operation) \(path): \(String(cString: strerror(code)))" }
+    public var description: String { "cannot \(operation) \(path): \(detail ?? String(cString: strerror(code)))" }
 
     /// ENOSPC and EDQUOT: the disk or the quota is full.
     public var isDiskFull: Bool { code == ENOSPC || code == EDQUOT }
@@ -53,11 +56,18 @@ public enum DurableFile {
         try syncDirectory(of: path)
     }
 
-    /// Reads a whole file, or nil when it does not exist.
-    public static func read(_ path: String) throws(FileError) -> [UInt8]? {
+    /// The most `read` takes unless told otherwise: room for the largest manifest (a day's
+    /// window at one snapshot a second lists 86,400 sources, some 20 MB).
+    public static let defaultReadLimit = 64 << 20
+    /// For the small state files (`state/backoff.json`, `cache/discovery.json`), parsed whole.
+    public static let stateFileLimit = 1 << 20
+
+    /// Reads a whole file, or nil when it does not exist. A file larger than `maxBytes` is an
+    /// error (EFBIG), never read into memory.
+    public static func read(_ path: String, maxBytes: Int = defaultReadLimit) throws(FileError) -> [UInt8]? {
         var result: [UInt8] = []
         do throws(FileError) {
-            try forEachChunk(path, size: 64 * 1024) { chunk in
+            try forEachChunk(path, size: 64 * 1024, maxBytes: Int64(maxBytes)) { chunk in
                 result.append(contentsOf: chunk)
                 return nil
             }
@@ -68,13 +78,55 @@ public enum DurableFile {
         return result
     }
 
-    /// Hands a file to `body` in chunks of `size` bytes (the last may be shorter), so files of any
-    /// size are read in bounded memory. `body` may stop the read by returning an error.
-    public static func forEachChunk(_ path: String, size: Int, dropCache: Bool = false,
+    /// Opens a regular file for reading, and nothing else. Anything in the data directory may
+    /// have been put there by hand, so a symbolic link is never followed (it may point at
+    /// /dev/zero or out of the tree), the open never blocks (a FIFO would wait for a writer
+    /// forever), and a FIFO, device, socket or directory is refused once open.
+    public static func openRegularFile(_ path: String) throws(FileError) -> (fd: Int32, size: Int64) {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            let code = errno
+            throw FileError("open", path, code: code, detail: code == ELOOP ? "a symbolic link (never followed)" : nil)
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let error = FileError("open", path)
+            close(fd)
+            throw error
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw FileError("open", path, code: EINVAL, detail: "not a regular file (\(fileType(info.st_mode)))")
+        }
+        // Back to blocking reads, as for any regular file (O_NONBLOCK was only for the open).
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return (fd, Int64(info.st_size))
+    }
+
+    /// What kind of file a mode says, in words, for messages.
+    public static func fileType(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: "a regular file"
+        case S_IFDIR: "a directory"
+        case S_IFLNK: "a symbolic link"
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        default: "an unknown file type"
+        }
+    }
+
+    /// Hands a regular file (see `openRegularFile`) to `body` in chunks of `size` bytes (the last
+    /// may be shorter), so files of any size are read in bounded memory. `body` may stop the
+    /// read by returning an error. A file larger than `maxBytes` fails with EFBIG.
+    public static func forEachChunk(_ path: String, size: Int, dropCache: Bool = false, maxBytes: Int64 = .max,
                                     _ body: (UnsafeRawBufferPointer) -> FileError?) throws(FileError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError("open", path) }
+        let (fd, fileSize) = try openRegularFile(path)
         defer { close(fd) }
+        let tooLarge = FileError("read", path, code: EFBIG, detail: "larger than \(maxBytes) bytes")
+        guard fileSize <= maxBytes else { throw tooLarge }
+        var total: Int64 = 0
         if dropCache { _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) }
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         var chunk = [UInt8](repeating: 0, count: size)
@@ -85,6 +137,9 @@ public enum DurableFile {
                 throw FileError("read", path)
             }
             if n == 0 { return }
+            // The size can change under the reader (a file still growing).
+            total += Int64(n)
+            guard total <= maxBytes else { throw tooLarge }
             if let error = chunk.withUnsafeBytes({ body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) { throw error }
         }
     }
@@ -119,7 +174,10 @@ public enum DurableFile {
 
     /// A new temporary file in `directory` for what will be `path`, open for writing.
     public static func openTemporary(for path: String, in directory: String) throws(FileError) -> (fd: Int32, path: String) {
-        let base = path.split(separator: "/").last.map(String.init) ?? "file"
+        // Cut so that the suffixes never push a name past NAME_MAX (255 bytes): a long but valid
+        // final name must not make its temporary name impossible.
+        var base = Substring(path.split(separator: "/").last ?? "file")
+        while base.utf8.count > 160 { base = base.dropLast() }
         let temp = "\(directory)/\(base).\(getpid()).\(UInt32.random(in: 0...UInt32.max))\(temporarySuffix)"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw FileError("create", temp) }

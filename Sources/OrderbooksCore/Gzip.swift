@@ -29,7 +29,14 @@ public enum Gzip {
         var output: [UInt8] = []
         var failure: GzipError? = nil
         input.withUnsafeBytes { buffer in
-            do throws(GzipError) { try inflater.feed(buffer) { output.append(contentsOf: $0) } } catch { failure = error }
+            do throws(GzipError) {
+                try inflater.feed(buffer) {
+                    output.append(contentsOf: $0)
+                    return true
+                }
+            } catch {
+                failure = error
+            }
         }
         if let failure { throw failure }
         try inflater.finish()
@@ -135,8 +142,9 @@ public final class GzipInflater {
         stream.deallocate()
     }
 
-    /// Inflates `input`, calling `output` with each piece of decompressed data.
-    public func feed(_ input: UnsafeRawBufferPointer, output: (UnsafeRawBufferPointer) -> Void) throws(GzipError) {
+    /// Inflates `input`, calling `output` with each piece of decompressed data; `output`
+    /// returns false to stop there (a limit reached): the rest of `input` is left uninflated.
+    public func feed(_ input: UnsafeRawBufferPointer, output: (UnsafeRawBufferPointer) -> Bool) throws(GzipError) {
         guard input.count > 0 else { return }
         sawInput = true
         stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: Bytef.self))
@@ -154,7 +162,7 @@ public final class GzipInflater {
                 let code = inflate(stream, Z_NO_FLUSH)
                 return (code, out.count - Int(stream.pointee.avail_out))
             }
-            if produced > 0 { chunk.withUnsafeBytes { output(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+            if produced > 0, !chunk.withUnsafeBytes({ output(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }) { return }
             switch code {
             case Z_STREAM_END: memberComplete = true
             case Z_OK: continue

@@ -136,7 +136,7 @@ public struct Manifest: Sendable {
             o.field("reason", q.reason)
             o.field("rows_salvaged", q.rowsSalvaged)
             o.field("offset", q.offset)
-            o.field("moved_to", "quarantine/" + q.name)
+            o.field("moved_to", "quarantine/" + DataDirectory.quarantineName(forSpoolName: Array(q.name.utf8)))
         }
         m.field("seal_version", OrderbooksVersion.current)
         m.field("command", strings: context.command)

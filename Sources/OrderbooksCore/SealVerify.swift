@@ -6,13 +6,27 @@ import Glibc
 public struct SealVerify {
     let paths: [String]
     let log: Log
+    /// When no path is given: the data directory's `sealed/`, which may not exist yet.
+    let sealedDirectory: String?
 
     public init(paths: [String], log: Log) {
-        self.paths = paths
-        self.log = log
+        (self.paths, self.log, sealedDirectory) = (paths, log, nil)
+    }
+
+    /// Everything under `directory`'s `sealed/`.
+    public init(dataDirectory directory: DataDirectory, log: Log) {
+        (paths, self.log, sealedDirectory) = ([directory.sealed], log, directory.sealed)
     }
 
     public func run() -> ExitStatus {
+        SealRun.returnLargeBuffers()
+        if let sealedDirectory, access(sealedDirectory, F_OK) != 0, errno == ENOENT {
+            // Before the first seal: nothing is wrong, there is nothing to check.
+            let summary = "seal verify: nothing sealed yet (\(sealedDirectory) does not exist); 0 checked"
+            print(summary)
+            log(.info, summary)
+            return .complete
+        }
         var manifests: [String] = []
         var segments: [String] = []
         var bad = 0
@@ -23,7 +37,7 @@ public struct SealVerify {
                 bad += 1
                 continue
             }
-            if !sort(path, info, &manifests, &segments) {
+            if !sort(path, info, &manifests, &segments, &bad) {
                 print("BAD  \(path): neither a segment (\(SealWindow.segmentSuffix)) nor a manifest (\(SealWindow.manifestSuffix))")
                 bad += 1
             }
@@ -70,17 +84,25 @@ public struct SealVerify {
     }
 
     /// Files a directory holds, at any depth, go where `sort` puts them; other files are skipped.
-    private func collect(_ directory: String, _ manifests: inout [String], _ segments: inout [String]) {
-        for name in DataDirectory.names(in: directory) ?? [] {
+    /// Links are not followed (`lstat`, and listings refuse them): a link named like a manifest
+    /// is listed and then fails its read, never leads out of the tree. False when the directory
+    /// cannot be listed.
+    private func collect(_ directory: String, _ manifests: inout [String], _ segments: inout [String], _ bad: inout Int) -> Bool {
+        guard let names = DataDirectory.names(in: directory) else { return false }
+        for name in names {
             var info = stat()
-            if lstat(directory + "/" + name, &info) == 0 { _ = sort(directory + "/" + name, info, &manifests, &segments) }
+            if lstat(directory + "/" + name, &info) == 0 { _ = sort(directory + "/" + name, info, &manifests, &segments, &bad) }
         }
+        return true
     }
 
     /// A directory is searched, a manifest or a segment listed; false for anything else.
-    private func sort(_ path: String, _ info: stat, _ manifests: inout [String], _ segments: inout [String]) -> Bool {
+    private func sort(_ path: String, _ info: stat, _ manifests: inout [String], _ segments: inout [String], _ bad: inout Int) -> Bool {
         if info.st_mode & S_IFMT == S_IFDIR {
-            collect(path, &manifests, &segments)
+            if !collect(path, &manifests, &segments, &bad) {
+                print("BAD  \(path): cannot list: \(String(cString: strerror(errno)))")
+                bad += 1
+            }
         } else if path.hasSuffix(SealWindow.manifestSuffix) {
             manifests.append(path)
         } else if path.hasSuffix(SealWindow.segmentSuffix) {

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Re-reads a sealed part against its manifest. `seal` checks what it has just written by size,
 /// SHA-256 and MD5, read back from the disk: every byte it wrote came from spool files whose
 /// every line it had validated, so equal digests mean equal rows. `seal verify` also inflates
@@ -5,6 +7,7 @@
 public enum SegmentCheck {
     /// Size and digests only, read from the disk rather than the page cache. Empty when intact.
     public static func digestProblems(segmentPath: String, expected: Manifest.DataFile) -> [String] {
+        if let problem = oversize(segmentPath, expected) { return [problem] }
         do {
             let found = try FileDigests.of(segmentPath, md5: true, dropCache: true)
             return compare(found.bytes, found.sha256, found.md5, expected)
@@ -17,6 +20,7 @@ public enum SegmentCheck {
     /// by kind as the manifest says. Empty when intact.
     public static func problems(segmentPath: String, manifest: Manifest) -> [String] {
         guard let expected = manifest.files.first else { return ["the manifest names no data file"] }
+        if let problem = oversize(segmentPath, expected) { return [problem] }
         var rows = 0
         var kinds: [String: Int] = [:]
         var badLines: [String] = []
@@ -35,6 +39,7 @@ public enum SegmentCheck {
         if let error = result.readError { return ["\(error)"] }
         var problems: [String] = []
         if let error = result.gzipError { problems.append("gzip: \(error)") }
+        if let limit = result.limitExceeded { problems.append(limit) }
         if !result.unterminated.isEmpty { problems.append("the last line has no newline") }
         if !badLines.isEmpty { problems.append(badLines.prefix(3).joined(separator: "; ") + (badLines.count > 3 ? "; \(badLines.count) bad lines" : "")) }
         problems += compare(result.bytes, result.sha256, result.md5, expected)
@@ -44,6 +49,14 @@ public enum SegmentCheck {
             problems.append("rows by kind \(kinds.sorted { $0.key < $1.key }), manifest says \(listed.sorted { $0.key < $1.key })")
         }
         return problems
+    }
+
+    /// A segment larger than its manifest says fails on its size alone, unread: a huge (or
+    /// sparse) file put in its place must not cost a read of all of it.
+    private static func oversize(_ path: String, _ expected: Manifest.DataFile) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int64(info.st_size) > expected.bytes else { return nil }
+        return "size \(info.st_size) bytes, manifest says \(expected.bytes)"
     }
 
     private static func compare(_ bytes: Int64, _ sha256: String, _ md5: String?, _ expected: Manifest.DataFile) -> [String] {

@@ -291,7 +291,7 @@ public struct SnapRun {
     }
 
     private func readState(_ path: String) -> [UInt8] {
-        do { return try DurableFile.read(path) ?? [] } catch {
+        do { return try DurableFile.read(path, maxBytes: DurableFile.stateFileLimit) ?? [] } catch {
             log(.warning, "ignoring unreadable state: \(error)")
             return []
         }

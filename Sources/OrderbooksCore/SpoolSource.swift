@@ -4,6 +4,14 @@ import Glibc
 /// ending with its `run` row) is copied into the segment byte for byte, as one gzip member; a
 /// damaged one has its readable rows salvaged and goes to quarantine.
 struct SpoolSource {
+    /// The largest spool file seal reads (docs/FORMAT.md): a snapshot is some 15 KB, one run's
+    /// answers at most a few MB. A larger file is not snap's: quarantined unread.
+    static let maxFileBytes: Int64 = 256 << 20
+    /// The most text one spool file may inflate to; reading stops there (a gzip bomb).
+    static let maxInflatedBytes: Int64 = 1 << 30
+    /// Salvaged rows are compressed in members of about this much text, never all at once.
+    static let salvageMemberBytes = 1 << 20
+
     let name: String
     let path: String
     let startedAt: Timestamp
@@ -36,7 +44,7 @@ struct SpoolSource {
                 junkLines += 1
             }
         }
-        let result = GzipLines.read(path, line: take)
+        let result = read(take)
         let unterminated = !result.unterminated.isEmpty
         if unterminated { take(result.unterminated) }
         summary.endSource()
@@ -45,6 +53,8 @@ struct SpoolSource {
             damage = "\(error) (after \(result.bytes) bytes)"
         } else if let error = result.gzipError {
             damage = "\(error) (\(result.bytes) bytes)"
+        } else if let limit = result.limitExceeded {
+            damage = limit + "; rows after it are not read"
         } else if let junk {
             damage = "line \(junk.line) is \(junk.reason)" + (junkLines > 1 ? "; \(junkLines) such lines" : "")
         } else if unterminated {
@@ -54,26 +64,41 @@ struct SpoolSource {
         }
     }
 
-    /// The readable rows of a damaged file, each with its newline, read again (damage is rare,
-    /// so intact files are never held in memory for it).
-    func salvagedRows() -> (text: [UInt8], rows: Int) {
+    private func read(_ line: ([UInt8]) -> Void) -> GzipLines.Result {
+        GzipLines.read(path, maxFileBytes: Self.maxFileBytes, maxInflatedBytes: Self.maxInflatedBytes, line: line)
+    }
+
+    /// Reads a damaged file again and appends its readable rows, each with its newline, to the
+    /// segment as gzip members of their own (damage is rare, so intact files are never held in
+    /// memory for it); returns how many. The rows go in pieces, so memory stays bounded however
+    /// many there are.
+    func salvage(into writer: SegmentWriter) throws(FileError) -> Int {
         var text: [UInt8] = []
         var rows = 0
+        var failure: FileError? = nil
+        func flush() {
+            guard !text.isEmpty, failure == nil else { return }
+            do throws(FileError) { try writer.appendMember(text, of: name) } catch { failure = error }
+            text = []
+        }
         func keep(_ line: [UInt8]) {
-            guard case .success = RowFields.read(line) else { return }
+            guard failure == nil, case .success = RowFields.read(line) else { return }
+            if text.count + line.count >= Self.salvageMemberBytes { flush() }
             text.append(contentsOf: line)
             text.append(0x0A)
             rows += 1
         }
-        let result = GzipLines.read(path, line: keep)
+        let result = read(keep)
         if !result.unterminated.isEmpty { keep(result.unterminated) }
-        return (text, rows)
+        flush()
+        if let failure { throw failure }
+        return rows
     }
 
     /// Copies an intact file into the segment. Throws if its bytes are not the ones scanned.
     func copy(to writer: SegmentWriter) throws(FileError) {
         let digests = FileDigests(md5: false)
-        try DurableFile.forEachChunk(path, size: GzipLines.chunkSize) { piece in
+        try DurableFile.forEachChunk(path, size: GzipLines.chunkSize, maxBytes: Self.maxFileBytes) { piece in
             digests.update(piece)
             return writer.append(piece)
         }

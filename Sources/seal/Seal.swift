@@ -50,7 +50,8 @@ struct Seal: ParsableCommand {
             let environment = ProcessEnvironment.current
             let log = Log(environment: environment)
             let root = try settle(log) { try common.dataDirectory(environment) }
-            throw ExitCode(SealVerify(paths: paths.isEmpty ? [DataDirectory(root: root).sealed] : paths, log: log).run().rawValue)
+            let verify = paths.isEmpty ? SealVerify(dataDirectory: DataDirectory(root: root), log: log) : SealVerify(paths: paths, log: log)
+            throw ExitCode(verify.run().rawValue)
         }
     }
 }

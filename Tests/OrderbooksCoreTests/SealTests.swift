@@ -242,8 +242,11 @@ private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
         #expect(f.seal() == .partial)
         #expect(f.names("spool").isEmpty)
         #expect(f.names("quarantine").contains(blocker))
+        // Not a regular file: set aside unread, like a name that is not snap's, in no manifest.
         let m = try f.manifest(SealWindow(containing: base, minutes: 1, collector: "c1"), part: 1)
-        #expect(m.sources.count == 1 && m.quarantined.map(\.name) == [blocker] && m.quarantined[0].reason.contains("directory"))
+        #expect(m.sources.count == 1 && m.quarantined.isEmpty)
+        let reason = String(decoding: try DurableFile.read(f.data + "/quarantine/" + blocker + ".reason.json") ?? [], as: UTF8.self)
+        #expect(reason.contains("not a regular file (a directory)"), "\(reason)")
     }
 
     @Test func aNewFileUnderASealedNameIsSealedAgainAndQuarantineNeverOverwrites() throws {
@@ -303,7 +306,7 @@ private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
                 let end = min(i + piece, bytes.count)
                 var failure: GzipError?
                 bytes[i..<end].withUnsafeBytes { buffer in
-                    do throws(GzipError) { try inflater.feed(buffer) { out += $0 } } catch { failure = error }
+                    do throws(GzipError) { try inflater.feed(buffer) { out += $0; return true } } catch { failure = error }
                 }
                 if let failure { throw failure }
                 i = end
@@ -316,5 +319,114 @@ private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
         #expect(throws: GzipError.self) { try inflate(a + [0x1f], piece: 7) }
         #expect(throws: GzipError.self) { try inflate(a + Array("junk".utf8), piece: 7) }
         #expect(throws: GzipError.self) { try inflate([], piece: 7) }
+    }
+}
+
+/// Issue 9 §6: what the data directory holds is read only when it is a regular file, and only
+/// so far.
+@Suite struct HostileFileTests {
+    let base = Timestamp(seconds: (Timestamp.now().seconds - 7200) / 60 * 60)
+    func at(_ seconds: Double) -> Timestamp { Timestamp(microseconds: base.microseconds + Int64(seconds * 1_000_000)) }
+
+    @Test func onlyRegularFilesAreOpenedAndNeverThroughALink() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        let fifo = f.data + "/fifo", link = f.data + "/zero", dir = f.data + "/dir", big = f.data + "/big"
+        #expect(mkfifo(fifo, 0o640) == 0 && symlink("/dev/zero", link) == 0 && mkdir(dir, 0o750) == 0)
+        // Each of these used to block (the FIFO) or read forever (/dev/zero).
+        for (path, words) in [(fifo, "not a regular file (a FIFO)"), (link, "a symbolic link"), (dir, "not a regular file (a directory)")] {
+            #expect { _ = try DurableFile.read(path) } throws: { "\($0)".contains(words) }
+            #expect(GzipLines.read(path) { _ in }.readError.map { "\($0)".contains(words) } == true)
+        }
+        try DurableFile.create(Array(repeating: 0x41, count: 2000), at: big, temporaryDirectory: f.data)
+        #expect { _ = try DurableFile.read(big, maxBytes: 1000) } throws: { ($0 as? FileError)?.code == EFBIG }
+        #expect(try DurableFile.read(big, maxBytes: 2000)?.count == 2000)
+        #expect(try DurableFile.read(f.data + "/nothing") == nil)
+    }
+
+    @Test func aLockFileMustBeARegularFile() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        #expect(symlink(f.data + "/elsewhere", f.data + "/link.lock") == 0)
+        #expect(throws: FileError.self) { _ = try FileLock(exclusive: f.data + "/link.lock", wait: false) }
+        #expect(access(f.data + "/elsewhere", F_OK) != 0, "the lock created a file through a link")
+        #expect(mkfifo(f.data + "/fifo.lock", 0o640) == 0)
+        #expect(throws: FileError.self) { _ = try FileLock(exclusive: f.data + "/fifo.lock", wait: true) }
+        #expect(try FileLock(exclusive: f.data + "/plain.lock", wait: false) != nil)
+    }
+
+    @Test func aLineLongerThanTheMaximumStopsTheReading() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        let row = Array(#"{"kind":"book"}"#.utf8) + [0x0A]
+        let text = row + Array(repeating: 0x61, count: LineSplitter.maxLineBytes + 1) + [0x0A] + row
+        let path = f.data + "/long.jsonl.gz"
+        try DurableFile.create(try Gzip.compress(text), at: path, temporaryDirectory: f.data)
+        var lines = 0
+        let result = GzipLines.read(path) { _ in lines += 1 }
+        #expect(lines == 1 && result.gzipError == nil && result.limitExceeded?.contains("line 2 is longer than") == true, "\(result)")
+        // A line of exactly the maximum is a line.
+        var splitter = LineSplitter(maxLength: 4)
+        var got: [[UInt8]] = []
+        Array("abcd\nabcde\nx\n".utf8).withUnsafeBytes { splitter.feed($0) { got.append($0) } }
+        #expect(got == [Array("abcd".utf8)] && splitter.overlong)
+        let inflated = GzipLines.read(path, maxInflatedBytes: 100) { _ in }
+        #expect(inflated.limitExceeded?.contains("more than 100 bytes of text") == true)
+    }
+
+    @Test func rowMembersThatCannotBeSealsAreSkippedNotBuilt() throws {
+        let huge = "[" + Array(repeating: "0", count: 100_000).joined(separator: ",") + "]"
+        guard case .success(let row) = RowFields.read(Array(#"{"kind":"market","slug":\#(huge),"tokens":\#(huge),"x":1}"#.utf8)) else {
+            Issue.record("not read as a row")
+            return
+        }
+        #expect(row.kind == "market" && row["slug"] == nil && row.tokens.isEmpty && row.members.count == 1)
+        guard case .success(let market) = RowFields.read(Array(#"{"kind":"market","slug":"s","tokens":[{"token_id":"1","outcome":"Up"}]}"#.utf8)) else {
+            Issue.record("not read as a row")
+            return
+        }
+        #expect(market["slug"] == "s" && market.tokens.map(\.tokenId) == ["1"])
+        for junk in ["[1]", "{\"kind\":1}", "{\"kind\":\"run\"} x", "{\"kind\":\"run\",}", "\"s\""] {
+            guard case .failure = RowFields.read(Array(junk.utf8)) else { Issue.record("\(junk) read as a row"); continue }
+        }
+    }
+
+    @Test func namesThatAreNotUTF8AreListedApartAndQuarantinedByTheirBytes() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        f.add(snapshot(startedAt: at(1)))
+        // A snapshot name but for one byte in the collector: String(cString:) made it
+        // `c\u{FFFD}`, a name no open finds, claimed by an empty part on every run.
+        let raw = Array("20261121T193605.123Z_c".utf8) + [0xFF] + Array("_0123456789abcdef.jsonl.gz".utf8)
+        let path = Array((f.data + "/spool/").utf8) + raw + [0]
+        let fd = path.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT, 0o640) } }
+        #expect(fd >= 0)
+        close(fd)
+        let listing = try #require(DataDirectory.listing(f.data + "/spool"))
+        #expect(listing.names.count == 1 && listing.undecodable == [raw])
+        #expect(f.seal() == .partial)
+        #expect(f.names("spool").isEmpty && DataDirectory.listing(f.data + "/spool")?.undecodable.isEmpty == true)
+        let kept = DataDirectory.quarantineName(forSpoolName: raw)
+        #expect(kept.hasPrefix("20261121T193605.123Z_c?_") && f.names("quarantine") == [kept, kept + ".reason.json"])
+        let reason = String(decoding: try DurableFile.read(f.data + "/quarantine/" + kept + ".reason.json") ?? [], as: UTF8.self)
+        #expect(reason.contains(Digest.hex(raw)) && reason.contains("not valid UTF-8"))
+        #expect(f.seal() == .complete)
+    }
+
+    @Test func aLongCollectorNeverMakesANameTooLong() throws {
+        let f = SealFixture()
+        defer { f.remove() }
+        // 208 bytes of collector: the longest a spool name can hold. The part's temporary
+        // names and the quarantine's reason file are longer still, unless cut.
+        let collector = String(repeating: "k", count: 208)
+        f.add(snapshot(startedAt: at(1), collector: collector))
+        let damaged = snapshot(startedAt: at(2), collector: collector)
+        f.add((damaged.name, Array(damaged.bytes.prefix(30))))
+        #expect(f.seal() == .partial)
+        #expect(f.names("spool").isEmpty)
+        let kept = DataDirectory.quarantineName(forSpoolName: Array(damaged.name.utf8))
+        #expect(f.names("quarantine") == [kept, kept + ".reason.json"])
+        let m = try f.manifest(SealWindow(containing: base, minutes: 1, collector: collector), part: 1)
+        #expect(m.sources.count == 1 && m.quarantined.count == 1)
     }
 }
