@@ -120,13 +120,13 @@ public struct Redaction: Sendable {
             if name == "remote" {
                 // A wrapping backend (crypt, alias, chunker) names its remote: the same rules inside.
                 let inner = redactRemote(value, secrets: &secrets)
-                output += "=" + (raw == value ? inner : "\"" + inner.replacing("\"", with: "\"\"") + "\"")
+                output += "=" + quoted(inner, like: raw, value)
             } else if name == "url" {
                 let shown = url(value)
                 if shown != value, let at = value.lastIndex(of: "@"), let scheme = value.firstRange(of: "://") {
                     secrets.append(String(value[scheme.upperBound..<at]))
                 }
-                output += "=" + (raw == value ? shown : "\"" + shown.replacing("\"", with: "\"\"") + "\"")
+                output += "=" + quoted(shown, like: raw, value)
             } else if shownParameters.contains(name) {
                 output += "=" + raw
             } else {
@@ -135,5 +135,11 @@ public struct Redaction: Sendable {
             }
         }
         return output + String(characters[i...])
+    }
+
+    /// `text` quoted as the value was (`raw` against its unquoted `value`), quotes doubled inside.
+    private static func quoted(_ text: String, like raw: String, _ value: String) -> String {
+        guard raw != value, let quote = raw.first else { return text }
+        return String(quote) + text.replacing(String(quote), with: String(quote) + String(quote)) + String(quote)
     }
 }
