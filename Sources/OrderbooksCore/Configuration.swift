@@ -307,19 +307,23 @@ public struct ShipOptions: ParsableArguments {
     public init() {}
 
     public func configuration(environment env: [String: String], command: [String], keepDays: Int = 0) throws -> ShipConfiguration {
-        let remote = try Setting.resolve(remote, "ORDERBOOKS_REMOTE", env, default: nil as String?,
-                                         expected: "an rclone remote such as gdrive:orderbooks/polymarket") { text in
-            text.isEmpty || text.contains(where: { $0.isNewline }) ? nil : text
-        }
-        guard let remote else {
+        // Not Setting.resolve: its message repeats the value, and a remote may hold a password.
+        let given = remote ?? env["ORDERBOOKS_REMOTE"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let remote = given else {
             throw ConfigurationError(description: "no remote: set ORDERBOOKS_REMOTE or --remote (e.g. gdrive:orderbooks/polymarket; docs/OPERATIONS.md)")
+        }
+        let redaction = Redaction(remote: remote)
+        if remote.isEmpty || remote.contains(where: { $0.isNewline || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } == true }) {
+            let message = "'\(redaction.shownRemote.filter { !$0.isNewline })' is not an rclone remote such as gdrive:orderbooks/polymarket"
+            if self.remote != nil { throw ValidationError("--remote: " + message) }
+            throw ConfigurationError(description: "ORDERBOOKS_REMOTE=" + message)
         }
         let dataDirectory = try common.dataDirectory(env)
         // A local folder as the remote (rclone's local backend) must not be the data itself:
         // with the remote at sealed/, every check would pass and prune would delete the only copy.
         if Setting.isLocalPath(remote), let target = Setting.resolvedPath(remote), let data = Setting.resolvedPath(dataDirectory),
            target == data || target.hasPrefix(data + "/") {
-            throw ConfigurationError(description: "the remote \(remote) is inside the data directory \(dataDirectory): ship would verify files against themselves")
+            throw ConfigurationError(description: "the remote \(redaction.shownRemote) is inside the data directory \(dataDirectory): ship would verify files against themselves")
         }
         let configFile = rcloneConfig ?? env["RCLONE_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         if let configFile, access(configFile, R_OK) != 0 {
@@ -329,7 +333,7 @@ public struct ShipOptions: ParsableArguments {
         return ShipConfiguration(
             dataDirectory: dataDirectory, remote: remote,
             rclone: Rclone(program: program, configFile: configFile, record: RcloneRecord(DataDirectory(root: dataDirectory))),
-            dryRun: dryRun, waitForLock: wait, keepDays: keepDays, command: command)
+            dryRun: dryRun, waitForLock: wait, keepDays: keepDays, command: command.map(redaction.scrub))
     }
 }
 

@@ -109,15 +109,32 @@ public struct Rclone: Sendable {
         await run(["cat", path])
     }
 
+    /// Writes `content` (and a newline) to one remote file.
+    public func rcat(_ path: String, content: String) async -> RcloneCall {
+        await run(["rcat", path], input: [content])
+    }
+
+    /// Deletes exactly one remote file: never `delete`, whose filters could reach more.
+    public func deleteFile(_ path: String) async -> RcloneCall {
+        await run(["deletefile", path])
+    }
+
     /// `rclone lsjson` output: `[{"Path":..., "Size":..., "Hashes":{"md5":...}}, ...]`; entries
-    /// are kept as listed, duplicates included (Drive allows two files of one name).
+    /// are kept as listed, duplicates included (Drive allows two files of one name). A file entry
+    /// without a name or a whole size makes the listing unreadable: skipping it could hide a file
+    /// (and a manifest that is hidden is one that gets overwritten).
     static func parseListing(_ bytes: [UInt8]) throws(JSONError) -> [RemoteEntry] {
-        guard let entries = try JSON.parse(bytes).array else { throw JSONError(kind: .invalid, offset: 0, reason: "not a JSON array") }
-        return entries.compactMap { entry in
-            guard let path = entry["Path"]?.string, case .number(let size)? = entry["Size"], let bytes = Int64(size),
-                  entry["IsDir"]?.bool != true else { return nil }
-            return RemoteEntry(path: path, bytes: bytes, md5: entry["Hashes"]?["md5"]?.string.flatMap { $0.isEmpty ? nil : $0.lowercased() })
+        func bad(_ reason: String) -> JSONError { JSONError(kind: .invalid, offset: 0, reason: reason) }
+        guard let entries = try JSON.parse(bytes).array else { throw bad("not a JSON array") }
+        var listing: [RemoteEntry] = []
+        for entry in entries {
+            if entry["IsDir"]?.bool == true { continue }
+            guard let path = entry["Path"]?.string, case .number(let size)? = entry["Size"], let bytes = Int64(size) else {
+                throw bad("a listing entry without a path or a whole size")
+            }
+            listing.append(RemoteEntry(path: path, bytes: bytes, md5: entry["Hashes"]?["md5"]?.string.flatMap { $0.isEmpty ? nil : $0.lowercased() }))
         }
+        return listing
     }
 
     private func run(_ arguments: [String], input names: [String] = []) async -> RcloneCall {

@@ -25,7 +25,7 @@ public struct Receipt: Sendable {
     /// A part's files with where they are and what a check found.
     static func entries(_ files: [ShippedFile], localPaths: [String], checks: [RemoteCheck], session: RemoteSession) -> [Entry] {
         files.indices.map { i in
-            Entry(file: files[i], localPath: localPaths[i], remotePath: session.path(files[i].relativePath), check: checks[i])
+            Entry(file: files[i], localPath: localPaths[i], remotePath: session.shown(files[i].relativePath), check: checks[i])
         }
     }
 

@@ -3,11 +3,16 @@
 final class RemoteSession {
     let rclone: Rclone
     let remote: String
+    /// How the remote and rclone's words about it are recorded: no credential in any of them.
+    let redaction: Redaction
     let log: Log
     private(set) var calls: [RcloneCall] = []
     private(set) var version: String?
     /// Set once `open()` has learned what the remote can hash.
     private(set) var method: RemoteCheck.Method?
+    /// A name no listing may show (SelfRemoteProbe), and whether one did.
+    private var watched: String?
+    private(set) var sawWatched = false
 
     /// Why a step failed: its class and rclone's own words.
     struct Failure: Error {
@@ -17,6 +22,7 @@ final class RemoteSession {
 
     init(rclone: Rclone, remote: String, log: Log) {
         (self.rclone, self.remote, self.log) = (rclone, remote, log)
+        redaction = Redaction(remote: remote)
     }
 
     /// `gdrive:orderbooks` + `2026/11/21` → `gdrive:orderbooks/2026/11/21`.
@@ -24,7 +30,11 @@ final class RemoteSession {
         remote.hasSuffix(":") || remote.hasSuffix("/") ? remote + relative : remote + "/" + relative
     }
 
+    /// The path rclone is given.
     func path(_ relative: String) -> String { Self.join(remote, relative) }
+
+    /// The same path as receipts and the log show it, credentials masked.
+    func shown(_ relative: String) -> String { relative.isEmpty ? redaction.shownRemote : Self.join(redaction.shownRemote, relative) }
 
     /// Learns rclone's version and whether the remote reports md5 (Drive and sftp do; plain
     /// WebDAV does not, and is then verified by downloading).
@@ -38,12 +48,27 @@ final class RemoteSession {
         method = hashes.contains("md5") ? .remoteMD5 : .downloadSHA256
     }
 
-    /// A remote file's bytes, or nil when it cannot be read.
-    func read(_ path: String) async -> [UInt8]? {
-        let call = await rclone.cat(path)
-        do throws(Failure) { try record(call, "cat") } catch { return nil }
+    /// A remote file's bytes (`relative` below the remote root); a failed read throws, it never
+    /// passes for an empty file.
+    func read(_ relative: String) async throws(Failure) -> [UInt8] {
+        let call = await rclone.cat(path(relative))
+        try record(call, "cat")
         return call.stdout
     }
+
+    /// Writes `content` to a remote file (`rcat`).
+    func write(_ content: String, to relative: String) async throws(Failure) {
+        try record(await rclone.rcat(path(relative), content: content), "rcat")
+    }
+
+    /// Deletes one remote file (ship's own probe); a failure is only logged: it leaves a stray
+    /// dot file on the remote, nothing else.
+    func deleteFile(_ relative: String) async {
+        do throws(Failure) { try record(await rclone.deleteFile(path(relative)), "deletefile") } catch {}
+    }
+
+    /// From now on, a listing that shows a file whose name holds `name` is noted in `sawWatched`.
+    func watch(_ name: String) { watched = name }
 
     /// Uploads `files` (paths below `source`) in one rclone process.
     func upload(_ files: [ShippedFile], from source: String, force: Bool) async throws(Failure) {
@@ -73,6 +98,7 @@ final class RemoteSession {
             let (call, listing) = await rclone.list(path(directory), md5: method != .downloadSHA256)
             do throws(Failure) {
                 try record(call, "lsjson", answered: listing != nil)
+                if let watched, listing?.contains(where: { $0.path.contains(watched) }) == true { sawWatched = true }
                 for (i, file) in files.enumerated() where file.directory == directory {
                     checks[i] = RemoteCheck.of(file, listing: listing ?? [], method: method ?? .remoteMD5, sha256s: sha256s[file.relativePath])
                 }
@@ -83,9 +109,13 @@ final class RemoteSession {
         return (checks, failure)
     }
 
-    /// Keeps the call for the receipts; a failed one (or one whose output could not be used:
+    /// Keeps the call for the receipts, credentials masked; a failed one (or one whose output could not be used:
     /// `answered` false) is logged and thrown, classified.
-    private func record(_ call: RcloneCall, _ what: String, answered: Bool = true) throws(Failure) {
+    private func record(_ raw: RcloneCall, _ what: String, answered: Bool = true) throws(Failure) {
+        var call = raw
+        call.argv = call.argv.map(redaction.scrub)
+        call.stderr = redaction.scrub(call.stderr)
+        call.spawnError = call.spawnError.map(redaction.scrub)
         calls.append(call)
         if answered && (call.succeeded || call.missingDirectory) { return }
         if call.succeeded {

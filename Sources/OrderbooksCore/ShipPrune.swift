@@ -71,11 +71,25 @@ public struct ShipPrune {
         var pruned = 0, mismatched = 0
         let session = RemoteSession(rclone: configuration.rclone, remote: configuration.remote, log: log)
         if !candidates.isEmpty {
-            do {
+            do throws(RemoteSession.Failure) {
                 try await session.open()
+                // Nothing is deleted unless the remote is proved not to be this data directory:
+                // a file sent lands elsewhere, and a file put in each day folder is not in the
+                // listing below, the one every deletion rests on.
+                let probe = SelfRemoteProbe(directory: directory, days: candidates.map { $0.files[0].directory })
                 let files = candidates.flatMap(\.files)
-                let (checks, failure) = await session.check(files)
-                if let failure { worst.worsen(failure.kind) }
+                let checks: [RemoteCheck]
+                do throws(RemoteSession.Failure) {
+                    try await probe.begin(session)
+                    let (listed, failure) = await session.check(files)
+                    try probe.end(session)
+                    if let failure { worst.worsen(failure.kind) }
+                    checks = listed
+                } catch {
+                    try? probe.end(session)
+                    log(.error, "ship prune: nothing deleted: " + error.message)
+                    throw error
+                }
                 for (c, candidate) in candidates.enumerated() {
                     let mine = Array(checks[(2 * c)..<(2 * c + 2)])
                     if mine.allSatisfy(\.verified) {
@@ -118,7 +132,7 @@ public struct ShipPrune {
         record.field("kind", "pruned")
         record.field("schema", Receipt.schemaVersion)
         record.field("part", candidate.part)
-        record.field("remote", session.path(day))
+        record.field("remote", session.shown(day))
         record.field("method", session.method?.rawValue)
         record.field("files", each: Array(zip(candidate.files, zip(candidate.localPaths, checks)))) { item, f in
             let (file, (path, check)) = item
@@ -142,7 +156,7 @@ public struct ShipPrune {
             if unlink(path) != 0 && errno != ENOENT { throw FileError("delete", path) }
         }
         try DurableFile.syncDirectory(of: candidate.localPaths[0])
-        log(.info, "ship prune: deleted \(candidate.localPaths.joined(separator: " and ")): verified on the remote at \(session.path(day))")
+        log(.info, "ship prune: deleted \(candidate.localPaths.joined(separator: " and ")): verified on the remote at \(session.shown(day))")
     }
 
     /// The remote no longer holds the part as the receipt says: the receipt becomes `failed`
@@ -152,7 +166,7 @@ public struct ShipPrune {
         let message = "ship prune: the remote copy no longer matches the receipt (\(problems.joined(separator: "; "))); local files kept, the next ship sends the part again"
         log(.error, "\(message): \(candidate.part)")
         let receipt = Receipt(
-            part: candidate.part, status: .failed, failure: .verification, error: message, remoteDirectory: session.path(candidate.files[0].directory),
+            part: candidate.part, status: .failed, failure: .verification, error: message, remoteDirectory: session.shown(candidate.files[0].directory),
             method: session.method,
             files: Receipt.entries(candidate.files, localPaths: candidate.localPaths, checks: checks, session: session),
             rcloneVersion: session.version, commands: session.calls, startedAt: started, finishedAt: Timestamp.now(), command: configuration.command)

@@ -71,7 +71,19 @@ public struct ShipRun {
         }
         if openFailure == nil {
             let sendable = parts.indices.filter { parts[$0].refusal == nil }
-            await refuseConflicts(sendable, parts: parts, outcomes: &outcomes, session: session)
+            // Before anything is sent: the remote must not be this data directory, however it is
+            // spelled; the conflict check's listings are the probe's read side.
+            let probe = SelfRemoteProbe(directory: directory, days: sendable.map { parts[$0].directory })
+            var probeFailure: RemoteSession.Failure?
+            if !sendable.isEmpty {
+                do throws(RemoteSession.Failure) { try await probe.begin(session) } catch { probeFailure = error }
+            }
+            if probeFailure == nil { await refuseConflicts(sendable, parts: parts, outcomes: &outcomes, session: session) }
+            do throws(RemoteSession.Failure) { try probe.end(session) } catch { probeFailure = probeFailure ?? error }
+            if let probeFailure {
+                log(.error, "ship: " + probeFailure.message)
+                for i in sendable { outcomes[i].failure = nil; outcomes[i].fail(probeFailure.kind, probeFailure.message) }
+            }
             // Segments first; a manifest only once its segment verified, so a manifest on the
             // remote means its segment is there whole.
             for role in [ShippedFile.Role.segment, .manifest] {
@@ -91,7 +103,7 @@ public struct ShipRun {
             if !verified && outcome.failure == nil { outcome.fail(.verification, "not verified") }
             let receipt = Receipt(
                 part: part.name, status: verified ? .verified : part.refusal?.0 == .localIntegrity ? .refused : .failed,
-                failure: outcome.failure, error: outcome.message, remoteDirectory: session.path(part.directory),
+                failure: outcome.failure, error: outcome.message, remoteDirectory: session.shown(part.directory),
                 method: session.method,
                 files: Receipt.entries(part.files, localPaths: part.localPaths, checks: outcome.checks, session: session),
                 warnings: outcome.checks.indices.compactMap { f in
@@ -111,7 +123,7 @@ public struct ShipRun {
                 totals.verified += 1
                 totals.bytes += part.files.reduce(0) { $0 + $1.bytes }
                 let segment = part.files[0]
-                log(.info, "ship: verified \(part.name): \(segment.bytes) bytes, md5 \(segment.md5), \(session.method?.rawValue ?? ""), at \(session.path(segment.relativePath))")
+                log(.info, "ship: verified \(part.name): \(segment.bytes) bytes, md5 \(segment.md5), \(session.method?.rawValue ?? ""), at \(session.shown(segment.relativePath))")
                 for warning in receipt.warnings { log(.warning, "ship: \(part.name): \(warning)") }
             } else {
                 if receipt.status == .refused { totals.refused += 1 } else { totals.failed += 1 }
@@ -142,29 +154,67 @@ public struct ShipRun {
     /// A manifest already on the remote under a waiting part's name but for another segment is
     /// another part: the same collector id on two hosts, or a data directory moved without its
     /// receipts. Overwriting it would destroy that part's only remote copy, so the part is not
-    /// sent. The remote manifest is read whole (rare: only when one is there and differs); one
-    /// that does not parse is this part's own upload, cut short, and is replaced.
+    /// sent. Only a remote manifest that is provably ship's own may be replaced:
+    /// - one that verifies (the same bytes as ours: a re-run after a lost receipt);
+    /// - one read whole (as many bytes as listed) that parses and names our segment by name
+    ///   and sha256 (the same part, written by another ship version);
+    /// - one read whole that does not parse and is a prefix of our manifest: our own upload cut
+    ///   short (a whole manifest parses, so no complete one is a prefix of another; a fragment
+    ///   that is a prefix of ours holds nothing ours does not, and no receipt is verified by it).
+    /// Everything else is a conflict, and any step that fails (listing, download, a read shorter
+    /// than listed) fails the part as `unavailable` for the next run: never "no conflict".
     private func refuseConflicts(_ indices: [Int], parts: [PendingPart], outcomes: inout [PartOutcome], session: RemoteSession) async {
         let manifests = indices.map { parts[$0].files[1] }
         guard !manifests.isEmpty else { return }
         let (checks, failure) = await session.check(manifests)
         for (k, i) in indices.enumerated() {
+            let remote = session.shown(manifests[k].relativePath)
             switch checks[k].status {
             case .missing, .verified:
                 continue
             case .notChecked:
                 outcomes[i].fail(failure?.kind ?? .unavailable, failure?.message ?? "the remote could not be listed")
+                continue
+            case .duplicate:
+                outcomes[i].fail(.conflict, "\(remote) is on the remote \(checks[k].copies) times, in copies that differ: not overwritten; "
+                                 + "compare them (rclone dedupe --dedupe-mode list) and keep one")
+                continue
             default:
-                let remote = session.path(manifests[k].relativePath)
-                guard let bytes = await session.read(remote), let theirs = try? Manifest(decoding: bytes, lists: false) else { continue }
-                let ours = parts[i].files[0]
-                guard theirs.files[0].sha256 != ours.sha256 else { continue }
-                outcomes[i].fail(.conflict, "\(remote) already exists for another segment (sha256 \(theirs.files[0].sha256), \(theirs.files[0].rows) rows, "
-                                 + "collector \(theirs.collector)); ours is sha256 \(ours.sha256). Not overwritten: another host with the same "
-                                 + "collector id, or a data directory moved without its receipts/? Compare them and move one aside.")
+                break
             }
+            guard let listed = checks[k].remoteBytes, listed >= 0, listed <= Self.largestManifest else {
+                outcomes[i].fail(.conflict, "\(remote) already exists, \(checks[k].remoteBytes ?? -1) bytes: not a manifest of ours; not overwritten")
+                continue
+            }
+            let bytes: [UInt8]
+            do throws(RemoteSession.Failure) {
+                bytes = try await session.read(manifests[k].relativePath)
+            } catch {
+                outcomes[i].fail(.unavailable, "\(remote) exists and could not be read to tell whether it is ours, so it is not overwritten: \(error.message)")
+                continue
+            }
+            guard bytes.count == listed else {
+                outcomes[i].fail(.unavailable, "\(remote) is listed with \(listed) bytes but \(bytes.count) were read: it cannot be told from "
+                                 + "another part's manifest, so it is not overwritten")
+                continue
+            }
+            let ours = parts[i].files[0]
+            guard let theirs = try? Manifest(decoding: bytes, lists: false) else {
+                if let local = try? DurableFile.read(parts[i].localPaths[1]), bytes.count < local.count, local.starts(with: bytes) { continue }
+                outcomes[i].fail(.conflict, "\(remote) already exists, \(bytes.count) bytes that are not a manifest and not a prefix of ours: "
+                                 + "not overwritten; look at it and move it aside")
+                continue
+            }
+            guard theirs.files[0].sha256 != ours.sha256 || theirs.files[0].name != ours.name else { continue }
+            outcomes[i].fail(.conflict, "\(remote) already exists for another segment (\(theirs.files[0].name), sha256 \(theirs.files[0].sha256), "
+                             + "\(theirs.files[0].rows) rows, collector \(theirs.collector)); ours is sha256 \(ours.sha256). Not overwritten: another host "
+                             + "with the same collector id, or a data directory moved without its receipts/? Compare them and move one aside.")
         }
     }
+
+    /// A remote file under a manifest's name larger than this is not one of ours (ours are a few
+    /// KiB), and is not downloaded to find out.
+    static let largestManifest: Int64 = 1 << 20
 
     /// Uploads one role's files, checks them, re-sends the bad ones once, checks again.
     private func ship(_ items: [(part: Int, file: Int)], parts: [PendingPart], outcomes: inout [PartOutcome], session: RemoteSession) async {
@@ -283,7 +333,7 @@ public struct ShipRun {
                 continue
             }
             for (file, local) in zip(part.files, part.localPaths) {
-                print("would upload \(local) -> \(RemoteSession.join(configuration.remote, file.relativePath)) (\(file.bytes) bytes)")
+                print("would upload \(local) -> \(RemoteSession.join(Redaction(remote: configuration.remote).shownRemote, file.relativePath)) (\(file.bytes) bytes)")
             }
         }
         log(.info, "ship: dry run: \(parts.count) part(s) to ship; nothing sent or written")

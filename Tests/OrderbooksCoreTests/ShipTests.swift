@@ -106,17 +106,53 @@ private struct ShipFixture {
         #expect(seal.seal() == .complete)
     }
 
-    func configuration(program: String = "rclone", keepDays: Int = 0) -> ShipConfiguration {
-        ShipConfiguration(dataDirectory: seal.data, remote: remote, rclone: Rclone(program: program, configFile: "/dev/null"),
+    func configuration(program: String = "rclone", keepDays: Int = 0, remote: String? = nil, configFile: String = "/dev/null") -> ShipConfiguration {
+        ShipConfiguration(dataDirectory: seal.data, remote: remote ?? self.remote, rclone: Rclone(program: program, configFile: configFile),
                           dryRun: false, waitForLock: true, keepDays: keepDays, command: ["ship"])
     }
 
-    func ship(program: String = "rclone") async -> OrderbooksCore.ExitStatus {
-        await ShipRun(configuration: configuration(program: program), log: Log(environment: [:])).run()
+    func ship(program: String = "rclone", remote: String? = nil, configFile: String = "/dev/null") async -> OrderbooksCore.ExitStatus {
+        await ShipRun(configuration: configuration(program: program, remote: remote, configFile: configFile), log: Log(environment: [:])).run()
     }
 
-    func prune(keepDays: Int = 0) async -> OrderbooksCore.ExitStatus {
-        await ShipPrune(configuration: configuration(keepDays: keepDays), log: Log(environment: [:])).run()
+    func prune(keepDays: Int = 0, program: String = "rclone", remote: String? = nil, configFile: String = "/dev/null") async -> OrderbooksCore.ExitStatus {
+        await ShipPrune(configuration: configuration(program: program, keepDays: keepDays, remote: remote, configFile: configFile),
+                        log: Log(environment: [:])).run()
+    }
+
+    /// An rclone whose `command` (cat, lsjson, …) fails with `status` and a line of stderr; every
+    /// other call passes through.
+    func failingRclone(_ command: String, status: Int = 1) -> String {
+        let path = seal.scratch + "/rclone-fail-\(command)"
+        let script = """
+            #!/bin/sh
+            case " $* " in
+            *" \(command) "*) echo "ERROR : injected failure of \(command)" >&2; exit \(status) ;;
+            *) exec rclone "$@" ;;
+            esac
+            """
+        try! DurableFile.create(Array(script.utf8), at: path, temporaryDirectory: seal.scratch)
+        chmod(path, 0o755)
+        return path
+    }
+
+    /// Everything under the data directory with its bytes: what a refused run must leave as it was.
+    func contents() -> [String: [UInt8]] {
+        var files: [String: [UInt8]] = [:]
+        func walk(_ relative: String) {
+            let path = seal.data + relative
+            guard let dir = opendir(path) else {
+                files[relative] = (try? DurableFile.read(path)) ?? nil
+                return
+            }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." && name != "state" && name != "tmp" { walk(relative + "/" + name) }
+            }
+        }
+        walk("")
+        return files
     }
 
     var window: SealWindow { SealWindow(containing: base, minutes: 1, collector: "c1") }
@@ -237,6 +273,94 @@ private struct ShipFixture {
         #expect(try DurableFile.read(remoteSegment) == before)
         let receipt = try mine.receipt(mine.window.partName(1))
         #expect(receipt.summary.status == .failed && receipt.text.contains("\"error_class\":\"conflict\""))
+    }
+
+    /// Issue 9 §2: a remote manifest that cannot be read, or read whole, is never taken for "no
+    /// conflict"; only one provably ours (a prefix of ours: our own upload cut short) is replaced.
+    @Test func aRemoteManifestThatCannotBeReadIsNeverOverwritten() async throws {
+        let mine = ShipFixture(windows: 1), theirs = ShipFixture(windows: 1)
+        defer { mine.seal.remove(); theirs.seal.remove() }
+        #expect(await theirs.ship() == .complete)
+        let remoteDay = theirs.remote + "/" + theirs.day + "/" + theirs.window.partName(1)
+        let before = try DurableFile.read(remoteDay + SealWindow.segmentSuffix)
+        let manifestBefore = try DurableFile.read(remoteDay + SealWindow.manifestSuffix)
+        // A failed download of their manifest (a Drive download quota, a blip): unavailable, 69.
+        #expect(await mine.ship(program: mine.failingRclone("cat"), remote: theirs.remote) == .remoteUnavailable)
+        let receipt = try mine.receipt(mine.window.partName(1))
+        #expect(receipt.summary.status == .failed && receipt.text.contains("\"error_class\":\"unavailable\""), "\(receipt.text)")
+        #expect(receipt.text.contains("could not be read"))
+        // A failed listing: the same.
+        #expect(await mine.ship(program: mine.failingRclone("lsjson"), remote: theirs.remote) == .remoteUnavailable)
+        #expect(try DurableFile.read(remoteDay + SealWindow.segmentSuffix) == before)
+        #expect(try DurableFile.read(remoteDay + SealWindow.manifestSuffix) == manifestBefore)
+
+        // Their manifest, cut short (unparseable and not a prefix of ours: it holds their sha256):
+        // a conflict, kept.
+        let cut = Array((manifestBefore ?? []).dropLast(10))
+        try DurableFile.replace(cut, at: remoteDay + SealWindow.manifestSuffix, temporaryDirectory: theirs.seal.scratch)
+        #expect(await mine.ship(remote: theirs.remote) == .mismatch)
+        #expect(try DurableFile.read(remoteDay + SealWindow.manifestSuffix) == cut)
+        #expect(try DurableFile.read(remoteDay + SealWindow.segmentSuffix) == before)
+
+        // Our own manifest cut short (a prefix of ours) is our upload, killed: replaced.
+        let local = mine.seal.data + "/sealed/" + mine.day + "/" + mine.window.partName(1)
+        let ours = try DurableFile.read(local + SealWindow.manifestSuffix) ?? []
+        try DurableFile.replace(Array(ours.prefix(ours.count / 2)), at: remoteDay + SealWindow.manifestSuffix, temporaryDirectory: theirs.seal.scratch)
+        #expect(await mine.ship(remote: theirs.remote) == .complete)
+        #expect(try DurableFile.read(remoteDay + SealWindow.manifestSuffix) == ours)
+    }
+
+    /// Issue 9 §3: however the remote is spelled, if files sent to it land in the data directory
+    /// (or its listing shows the data directory), ship and prune refuse with 78 and change nothing.
+    @Test func aRemoteThatIsTheDataDirectoryIsRefusedHoweverItIsSpelled() async throws {
+        let f = ShipFixture(windows: 1)
+        defer { f.seal.remove() }
+        let elsewhere = f.seal.scratch + "/elsewhere"
+        try DurableFile.makeDirectories(elsewhere)
+        #expect(symlink(f.seal.data + "/sealed", f.seal.scratch + "/link-sealed") == 0)
+        #expect(symlink(f.seal.data, f.seal.scratch + "/link-data") == 0)
+        let config = f.seal.scratch + "/rclone.conf"
+        try DurableFile.create(Array("""
+            [selflocal]
+            type = local
+
+            [selfalias]
+            type = alias
+            remote = \(f.seal.data)/sealed
+
+            [dataalias]
+            type = alias
+            remote = \(f.seal.data)
+
+            [readsself]
+            type = union
+            upstreams = \(f.seal.data)/sealed:ro \(elsewhere)
+
+            """.utf8), at: config, temporaryDirectory: f.seal.scratch)
+        let remotes = [
+            ":local:" + f.seal.data + "/sealed", ":local,case_insensitive=false:" + f.seal.data, "selflocal:" + f.seal.data + "/sealed",
+            "selfalias:", "dataalias:sealed", "dataalias:", f.seal.scratch + "/link-sealed", f.seal.scratch + "/link-data/sealed",
+            "readsself:",
+        ]
+        for remote in remotes {
+            let before = f.contents()
+            #expect(await f.ship(remote: remote, configFile: config) == .configuration, "\(remote)")
+            let receipt = try f.receipt(f.window.partName(1))
+            #expect(receipt.summary.status == .failed && receipt.text.contains("\"error_class\":\"configuration\"")
+                    && receipt.text.contains("data directory"), "\(remote): \(receipt.text)")
+            var after = f.contents()
+            after = after.filter { !$0.key.hasPrefix("/receipts/") }
+            #expect(after == before.filter { !$0.key.hasPrefix("/receipts/") }, "\(remote): the data directory changed")
+        }
+        // Shipped for real, then pruned through each spelling: nothing deleted.
+        #expect(await f.ship() == .complete)
+        let shipped = f.contents()
+        for remote in remotes {
+            #expect(await f.prune(remote: remote, configFile: config) == .configuration, "\(remote)")
+            #expect(f.contents() == shipped, "\(remote): prune changed the data directory")
+        }
+        #expect(await f.prune() == .complete)
+        #expect(f.seal.names("sealed/" + f.day).isEmpty)
     }
 
     @Test func aVanishedRemoteFolderSendsThePartAgainAndAHalfPrunedPartKeepsItsEvidence() async throws {

@@ -1,0 +1,142 @@
+import Glibc
+
+/// Proves the remote is not the data directory itself, whatever its spelling: `:local:<D>/sealed`,
+/// a config remote of `type = local`, an alias, a union, a symlink or bind mount, an sftp server
+/// on this host. A remote that is the data directory "verifies" every file against itself, and
+/// prune would then delete the only copy; only where files really land can tell.
+///
+/// Two probes, each for every day directory the run touches, since a remote may map one day
+/// folder differently from its root (a symlinked day, a union):
+/// - written: a file with a unique name sent through rclone (`rcat`) to `<remote>/<day>/`, then
+///   looked for in the data directory (a walk that never follows a link or opens a file, plus
+///   ship's own paths `sealed/<day>/`, which ship reads through links), then deleted (`deletefile`);
+/// - read: a file with another unique name put in `sealed/<day>/` before the run's listings of
+///   `<remote>/<day>`, which must not show it: a remote whose listing is the data directory
+///   would prove our files by themselves.
+/// Cost: two rclone calls per day directory (one day in a normal ship run), and one walk of the
+/// data directory's entries. The probes are dot files, which seal and ship never take for parts.
+struct SelfRemoteProbe {
+    static let prefix = ".orderbooks-probe-"
+
+    let directory: DataDirectory
+    let days: [String]
+    let token: String
+
+    init(directory: DataDirectory, days: some Sequence<String>) {
+        self.directory = directory
+        self.days = Set(days).sorted()
+        var generator = SystemRandomNumberGenerator()
+        token = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+    }
+
+    var writtenName: String { Self.prefix + token + "-w" }
+    /// Watched for in every listing of the run (RemoteSession.watch).
+    var readName: String { Self.prefix + token + "-r" }
+
+    /// Puts the read probe in each day directory (and removes probes a killed run left), then
+    /// sends the written probe and looks for it. Throws when the remote is the data directory
+    /// (configuration) or when it cannot be proved otherwise (a failed rcat, an unwritable
+    /// day directory): never "not the same" on a failure.
+    func begin(_ session: RemoteSession) async throws(RemoteSession.Failure) {
+        for day in days {
+            let folder = directory.sealed + "/" + day
+            for name in Self.names(in: folder) where name.starts(with: Array(Self.prefix.utf8)) { Self.at(folder, name) { unlinkat(AT_FDCWD, $0, 0) } }
+            let path = folder + "/" + readName
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw RemoteSession.Failure(kind: .cannotWrite, message: "cannot create \(path), the probe that tells the remote from the data directory: "
+                                            + String(cString: strerror(errno)))
+            }
+            close(fd)
+        }
+        session.watch(readName)
+        var failure: RemoteSession.Failure?
+        var sent: [String] = []
+        for day in days {
+            do throws(RemoteSession.Failure) {
+                try await session.write(token, to: day + "/" + writtenName)
+                sent.append(day)
+            } catch {
+                // It may have landed all the same: looked for below, and a landing decides.
+                failure = error
+                sent.append(day)
+                break
+            }
+        }
+        let landed = landedLocally()
+        for day in sent { await session.deleteFile(day + "/" + writtenName) }
+        if !landed.isEmpty {
+            for path in landed { unlink(path) }
+            throw RemoteSession.Failure(kind: .configuration, message: "the remote \(session.shown("")) is the data directory \(directory.root): "
+                                        + "a file written to it appeared at \(landed[0]). Refused: ship would verify files against themselves "
+                                        + "and prune would delete the only copy. Choose a remote that is not this directory.")
+        }
+        if let failure { throw failure }
+    }
+
+    /// Removes the read probes; throws when a listing of the run showed one.
+    func end(_ session: RemoteSession) throws(RemoteSession.Failure) {
+        for day in days { unlink(directory.sealed + "/" + day + "/" + readName) }
+        if session.sawWatched {
+            throw RemoteSession.Failure(kind: .configuration, message: "the remote \(session.shown("")) lists the data directory \(directory.root) "
+                                        + "itself: a file put in sealed/ appeared in its listing. Refused: ship would verify files against "
+                                        + "themselves and prune would delete the only copy. Choose a remote that is not this directory.")
+        }
+    }
+
+    /// Where the written probe is in the data directory: a walk of its tree that never follows a
+    /// symbolic link or opens anything but a directory, with its standard folders walked even
+    /// when they are links (ship reads sealed/ through them), each directory once.
+    func landedLocally() -> [String] {
+        var found: [String] = []
+        var seen = Set<[UInt64]>()
+        let roots = [directory.root, directory.sealed, directory.receipts, directory.state, directory.temporary, directory.root + "/spool",
+                     directory.root + "/quarantine"] + days.map { directory.sealed + "/" + $0 }
+        for root in roots {
+            let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK)
+            if fd >= 0 { walk(fd, path: root, depth: 0, seen: &seen, found: &found) }
+        }
+        return found
+    }
+
+    private func walk(_ fd: Int32, path: String, depth: Int, seen: inout Set<[UInt64]>, found: inout [String]) {
+        var info = stat()
+        guard fstat(fd, &info) == 0, seen.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted, depth < 64, let dir = fdopendir(fd) else {
+            close(fd)
+            return
+        }
+        defer { closedir(dir) }
+        let token = Array(writtenName.utf8)
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if name == [0x2E] || name == [0x2E, 0x2E] { continue }
+            let child = path + "/" + String(decoding: name, as: UTF8.self)
+            if name.starts(with: token) {
+                found.append(child)
+                continue
+            }
+            var entryInfo = stat()
+            guard Self.at(name) { fstatat(dirfd(dir), $0, &entryInfo, AT_SYMLINK_NOFOLLOW) } == 0, entryInfo.st_mode & S_IFMT == S_IFDIR else { continue }
+            let childFD = Self.at(name) { openat(dirfd(dir), $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
+            if childFD >= 0 { walk(childFD, path: child, depth: depth + 1, seen: &seen, found: &found) }
+        }
+    }
+
+    /// Calls `body` with a name as the C string it was read as (names are bytes, not always UTF-8).
+    private static func at<T>(_ name: [UInt8], _ body: (UnsafePointer<CChar>) -> T) -> T {
+        (name + [0]).withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) } }
+    }
+
+    private static func at<T>(_ folder: String, _ name: [UInt8], _ body: (UnsafePointer<CChar>) -> T) -> T {
+        at(Array((folder + "/").utf8) + name, body)
+    }
+
+    /// Every name in a directory, hidden ones too, as bytes.
+    private static func names(in folder: String) -> [[UInt8]] {
+        guard let dir = opendir(folder) else { return [] }
+        defer { closedir(dir) }
+        var names: [[UInt8]] = []
+        while let entry = readdir(dir) { names.append(withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }) }
+        return names
+    }
+}
