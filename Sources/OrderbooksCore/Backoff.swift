@@ -26,8 +26,7 @@ public struct BackoffState: Equatable, Sendable {
     /// The active pause for `api` at `now`, if any. A pause ending further ahead than the cap
     /// allows can only come from the wall clock stepping back, and is ignored.
     public func pause(for api: API, at now: Timestamp) -> Entry? {
-        guard let entry = entries[api], now < entry.until,
-              entry.until.microseconds - now.microseconds <= Self.maxPause * 1_000_000 else { return nil }
+        guard let entry = entries[api], now < entry.until, entry.until <= now.adding(seconds: Self.maxPause) else { return nil }
         return entry
     }
 
@@ -38,10 +37,12 @@ public struct BackoffState: Equatable, Sendable {
     }
 
     public mutating func recordThrottle(_ api: API, _ problem: Problem, at now: Timestamp) {
-        let consecutive = (entries[api]?.consecutive ?? 0) + 1
-        let computed = now.microseconds + (Self.basePause << min(consecutive - 1, 10)) * 1_000_000
-        let until = min(problem.retryAt?.microseconds ?? computed, now.microseconds + Self.maxPause * 1_000_000)
-        entries[api] = Entry(until: Timestamp(microseconds: max(until, now.microseconds)), consecutive: consecutive, reason: problem.message)
+        // Saturates: the count comes back from a state file, which may hold any number.
+        let previous = max(entries[api]?.consecutive ?? 0, 0)
+        let consecutive = previous == .max ? previous : previous + 1
+        let computed = now.adding(seconds: Self.basePause << min(consecutive - 1, 10))
+        let until = min(problem.retryAt ?? computed, now.adding(seconds: Self.maxPause))
+        entries[api] = Entry(until: max(until, now), consecutive: consecutive, reason: problem.message)
     }
 
     public mutating func recordSuccess(_ api: API) {
@@ -70,7 +71,7 @@ public struct BackoffState: Equatable, Sendable {
         for item in value["apis"]?.array ?? [] {
             guard let api = item["api"]?.string.flatMap(API.init(rawValue:)),
                   let until = item["until"]?.string.flatMap(Timestamp.parse),
-                  case .number(let n)? = item["consecutive"], let consecutive = Int(n) else { continue }
+                  case .number(let n)? = item["consecutive"], let consecutive = Int(n), consecutive >= 0 else { continue }
             state.entries[api] = Entry(until: until, consecutive: consecutive, reason: item["reason"]?.string ?? "")
         }
         return state

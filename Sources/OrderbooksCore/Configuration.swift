@@ -71,7 +71,7 @@ public struct SnapOptions: ParsableArguments {
     var timeout: String?
 
     @Option(name: .customLong("max-body-bytes"), help: ArgumentHelp(
-        "Largest response body read; a larger one is cut off and recorded as a failure. [env: ORDERBOOKS_MAX_BODY_BYTES] [default: 16777216 (16 MiB)]",
+        "Largest response body read (1024 to 1073741824); a larger one is cut off and recorded as a failure. [env: ORDERBOOKS_MAX_BODY_BYTES] [default: 16777216 (16 MiB)]",
         valueName: "bytes"))
     var maxBodyBytes: String?
 
@@ -139,9 +139,11 @@ public struct SnapOptions: ParsableArguments {
 
     /// Settles every value: flag, else environment variable, else default.
     public func configuration(environment env: [String: String]) throws -> SnapConfiguration {
+        // Whole milliseconds, as libcurl takes them: a value that rounds to 0 would mean "no
+        // timeout" there, so a hung server could hold the run forever.
         let seconds: (String) -> Int? = { text in
-            guard let value = Double(text), value > 0, value <= 3600 else { return nil }
-            return Int(value * 1000)
+            guard let value = Double(text), value.isFinite, case let ms = (value * 1000).rounded(), ms >= 1, ms <= 3_600_000 else { return nil }
+            return Int(ms)
         }
         let caFile = caFile ?? env["ORDERBOOKS_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         if let caFile, access(caFile, R_OK) != 0 {
@@ -149,11 +151,11 @@ public struct SnapOptions: ParsableArguments {
         }
         let http = HTTPSettings(
             connectTimeoutMilliseconds: try Setting.resolve(connectTimeout, "ORDERBOOKS_CONNECT_TIMEOUT", env, default: 5000,
-                                                            expected: "seconds between 0 and 3600", parse: seconds),
+                                                            expected: "seconds between 0.001 and 3600", parse: seconds),
             timeoutMilliseconds: try Setting.resolve(timeout, "ORDERBOOKS_TIMEOUT", env, default: 10_000,
-                                                     expected: "seconds between 0 and 3600", parse: seconds),
+                                                     expected: "seconds between 0.001 and 3600", parse: seconds),
             maxBodyBytes: try Setting.resolve(maxBodyBytes, "ORDERBOOKS_MAX_BODY_BYTES", env, default: 16 << 20,
-                                              expected: "a byte count of at least 1024") { Int($0).flatMap { $0 >= 1024 ? $0 : nil } },
+                                              expected: "a byte count between 1024 and 1073741824 (1 GiB)") { Int($0).flatMap { (1024...(1 << 30)).contains($0) ? $0 : nil } },
             userAgent: try Setting.resolve(userAgent, "ORDERBOOKS_USER_AGENT", env, default: Self.defaultUserAgent,
                                            expected: "a non-empty single line") { $0.isEmpty || $0.contains("\n") || $0.contains("\r") ? nil : $0 },
             caFile: caFile)

@@ -17,6 +17,8 @@ public struct DiscoveryCache: Equatable, Sendable {
 
     public init() {}
 
+    private static let seconds = Timestamp.earliest.seconds...Timestamp.latest.seconds
+
     public func encoded() -> [UInt8] {
         var root = JSONObjectWriter()
         root.field("schema", 1)
@@ -59,7 +61,10 @@ public struct DiscoveryCache: Equatable, Sendable {
             }
             guard let series = item["series"]?.string.flatMap(Series.init(rawValue:)),
                   case .number(let start)? = item["window_start"], let windowStart = Int64(start),
-                  case .number(let end)? = item["window_end"], let windowEnd = Int64(end) else { continue }
+                  case .number(let end)? = item["window_end"], let windowEnd = Int64(end),
+                  // Only a window Gamma could have given (see `GammaEvent.time`): an edited or
+                  // damaged entry is dropped and asked again, never computed with.
+                  Self.seconds.contains(windowStart), Self.seconds.contains(windowEnd), windowStart < windowEnd else { continue }
             let tokens = (item["tokens"]?.array ?? []).compactMap { t -> MarketToken? in
                 guard let id = t["token_id"]?.string else { return nil }
                 return MarketToken(tokenId: id, outcome: t["outcome"]?.string)

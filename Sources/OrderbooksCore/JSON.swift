@@ -53,6 +53,9 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 public enum JSON {
+    /// The deepest nesting any parse here accepts, rows and server bodies alike.
+    public static let maxDepth = 256
+
     /// Parses a whole document; only whitespace may follow the value.
     public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
         try parse(bytes, bytes.indices)
@@ -97,9 +100,12 @@ public enum JSON {
     }
 
     /// Validates `bytes[range]`, which must be one object, and returns where the first member
-    /// of each name in `keys` has its value. Nothing is built: the values stay bytes.
-    public static func objectMemberRanges(_ bytes: [UInt8], _ range: Range<Int>, _ keys: Set<String>) throws(JSONError) -> [String: Range<Int>] {
-        var scanner = JSONScanner(bytes, range)
+    /// of each name in `keys` has its value. Nothing is built: the values stay bytes. `maxDepth`
+    /// leaves room for a row that embeds the object (a row deeper than `JSON.maxDepth`
+    /// could not be read back).
+    public static func objectMemberRanges(_ bytes: [UInt8], _ range: Range<Int>, _ keys: Set<String>,
+                                          maxDepth: Int = JSON.maxDepth) throws(JSONError) -> [String: Range<Int>] {
+        var scanner = JSONScanner(bytes, range, maxDepth: maxDepth)
         let members = try scanner.memberRanges(keys)
         try scanner.expectEnd()
         return members
@@ -162,14 +168,16 @@ struct JSONScanner {
     let end: Int
     private(set) var position: Int
     private var depth = 0
-    static let maxDepth = 256
+    private let depthLimit: Int
+    static let maxDepth = JSON.maxDepth
 
     init(_ bytes: [UInt8]) { self.init(bytes, bytes.indices) }
 
-    init(_ bytes: [UInt8], _ range: Range<Int>) {
+    init(_ bytes: [UInt8], _ range: Range<Int>, maxDepth: Int = Self.maxDepth) {
         self.bytes = bytes
         self.end = range.upperBound
         self.position = range.lowerBound
+        self.depthLimit = maxDepth
     }
 
     var atEnd: Bool { position >= end }
@@ -319,7 +327,7 @@ struct JSONScanner {
 
     private mutating func enter() throws(JSONError) {
         depth += 1
-        guard depth <= Self.maxDepth else { throw fail(.tooDeep, "more than \(Self.maxDepth) levels") }
+        guard depth <= depthLimit else { throw fail(.tooDeep, "more than \(depthLimit) levels") }
     }
 
     private static let literals: [(word: [UInt8], value: JSONValue)] = [

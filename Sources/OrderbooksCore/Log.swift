@@ -14,10 +14,39 @@ public struct Log: Sendable {
     }
 
     public func callAsFunction(_ level: Level, _ message: String) {
-        let line = (prefixesPriority ? "<\(level.rawValue)>" : "") + message + "\n"
-        var bytes = Array(line.utf8)
+        var bytes = Array(((prefixesPriority ? "<\(level.rawValue)>" : "") + Self.escaped(message) + "\n").utf8)
         // One write(2) per line keeps lines whole when several processes share the stream.
         bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// `message` with every control character written out (`\n`, `\r`, `\t`, `\x1b`, `\u{85}`):
+    /// messages carry text from servers and file names, which must never start a line of their
+    /// own (a forged `<6>… outcome=complete`) or drive a terminal. Line and paragraph separators
+    /// count as controls too.
+    static func escaped(_ message: String) -> String {
+        guard message.unicodeScalars.contains(where: isControl) else { return message }
+        var out = String.UnicodeScalarView()
+        for scalar in message.unicodeScalars {
+            guard isControl(scalar) else {
+                out.append(scalar)
+                continue
+            }
+            let text: String
+            switch scalar {
+            case "\n": text = "\\n"
+            case "\r": text = "\\r"
+            case "\t": text = "\\t"
+            case _ where scalar.value < 0x80: text = "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            default: text = "\\u{" + String(scalar.value, radix: 16) + "}"
+            }
+            out.append(contentsOf: text.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    /// C0 and C1 controls, DEL, and U+2028/U+2029.
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
     }
 
     /// systemd sets JOURNAL_STREAM to `device:inode` of the stream it connected; it only counts

@@ -83,7 +83,8 @@ public enum GammaEvent {
             try JSON.validate(body)
             return .unexpected(shape("the event is not a JSON object"))
         }
-        let event = Fields(body: body, ranges: try JSON.objectMemberRanges(body, body.indices, eventKeys))
+        // The market row holds the event one level down: one level less here keeps that row readable.
+        let event = Fields(body: body, ranges: try JSON.objectMemberRanges(body, body.indices, eventKeys, maxDepth: JSON.maxDepth - 1))
         if event.ranges["error"] != nil {
             return .errorObject(JSON.boundedObject(body, event.ranges, ["error", "retry_after_seconds"], maxBytes: ResponseCheck.excerptLength))
         }

@@ -79,8 +79,8 @@ public enum ResponseCheck {
         guard let error = value["error"] else { return nil }
         let text = error.string ?? "\(error)"
         var retryAt: Timestamp? = nil
-        if case .number(let n)? = value["retry_after_seconds"], let seconds = Int64(n) {
-            retryAt = Timestamp(microseconds: now.microseconds + seconds * 1_000_000)
+        if case .number(let n)? = value["retry_after_seconds"], let seconds = delaySeconds(n) {
+            retryAt = now.adding(seconds: seconds)
         }
         let throttled = retryAt != nil || text.lowercased().contains("too many requests")
         return Problem(kind: throttled ? "throttled" : "error_body", message: "HTTP \(response.status) with error: \(text)",
@@ -96,19 +96,32 @@ public enum ResponseCheck {
         return ": \(error)"
     }
 
-    /// Retry-After as delta-seconds or an IMF-fixdate (`Wed, 21 Oct 2026 07:28:00 GMT`).
+    /// Retry-After as delta-seconds or an IMF-fixdate (`Wed, 21 Oct 2026 07:28:00 GMT`). Any
+    /// delay, however large, gives an instant no later than `Timestamp.latest` (the backoff caps
+    /// the pause anyway); a date outside the years 0000–9999 is not one.
     public static func retryTime(_ header: String, now: Timestamp) -> Timestamp? {
         let text = header.trimmingWhitespace
-        if let seconds = Int64(text), seconds >= 0 {
-            return Timestamp(microseconds: now.microseconds + seconds * 1_000_000)
+        if text.first?.isASCII == true, text.first?.isNumber == true {
+            return delaySeconds(text).map { now.adding(seconds: $0) }
         }
         let parts = text.split(separator: " ")
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])),
-              let year = Int(parts[3]) else { return nil }
-        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
-        guard clock.count == 3 else { return nil }
-        let civil = CivilTime(year: year, month: month + 1, day: day, hour: clock[0], minute: clock[1], second: clock[2])
-        return Timestamp(seconds: civil.epochSeconds)
+        guard parts.count == 6, parts[5] == "GMT", parts[1].count == 2, parts[3].count == 4, let day = Int(parts[1]),
+              let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]) else { return nil }
+        let clock = parts[4].split(separator: ":", omittingEmptySubsequences: false)
+        guard clock.count == 3, clock.allSatisfy({ $0.count == 2 }), let hour = Int(clock[0]), let minute = Int(clock[1]),
+              let second = Int(clock[2]) else { return nil }
+        return Timestamp(civil: CivilTime(year: year, month: month + 1, day: day, hour: hour, minute: minute, second: second))
+    }
+
+    /// A delay in seconds as a server writes it (`120`, `1.5`, `1e3`, or more digits than any
+    /// integer holds), rounded up and saturating at `Int64.max`, so it can never trap; nil when
+    /// it is not a non-negative decimal number.
+    static func delaySeconds(_ text: String) -> Int64? {
+        guard let first = text.unicodeScalars.first, ("0"..."9").contains(first),
+              text.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || ".eE+-".unicodeScalars.contains($0) }),
+              let value = Double(text), value >= 0 else { return nil }
+        // 2^63 is exactly representable; anything from there on saturates.
+        return value < 9_223_372_036_854_775_808.0 ? Int64(value.rounded(.up)) : Int64.max
     }
 }

@@ -236,9 +236,9 @@ public struct SealRun {
         }
         guard !fresh.isEmpty else { return }
 
-        // A new part. A number no higher one can follow (a receipt named by hand) stops here.
-        let (part, exhausted) = (ownParts.max() ?? 0).addingReportingOverflow(1)
-        guard !exhausted else { throw Failure.check("no part number is left after \(ownParts.max() ?? 0)") }
+        // A new part. A number past the last one a name may carry (a receipt named by hand) stops here.
+        let part = (ownParts.max() ?? 0) + 1
+        guard part <= SealWindow.maxPart else { throw Failure.check("part \(SealWindow.maxPart) is taken, no part number is left") }
         let name = window.partName(part)
         let segmentPath = day + "/" + name + SealWindow.segmentSuffix
         var summary = SegmentSummary()

@@ -43,6 +43,10 @@ public struct SealWindow: Hashable, Comparable, Sendable {
     /// run, a run after `--flush`) go into part 2 and so on, since a sealed file is never rewritten.
     public func partName(_ part: Int) -> String { "\(baseName)_part\(part)" }
 
+    /// The highest part number a name may carry. A name with a larger one (or with more minutes
+    /// than a day) is not a part: no stray file can make a part number or a window end overflow.
+    public static let maxPart = 999_999_999
+
     /// The part number and kind of one of this window's files in its day directory, or nil.
     public func part(ofFileNamed name: String) -> (part: Int, isManifest: Bool)? {
         guard let parsed = Self.parse(partFileName: name), parsed.window == self else { return nil }
@@ -54,8 +58,8 @@ public struct SealWindow: Hashable, Comparable, Sendable {
         for (suffix, isManifest) in [(segmentSuffix, false), (manifestSuffix, true)] where name.hasSuffix(suffix) {
             let fields = name.dropLast(suffix.count).split(separator: "_", omittingEmptySubsequences: false)
             guard fields.count == 4, fields[0].count == 14, fields[1].hasSuffix("m"), fields[3].hasPrefix("part"),
-                  let minutes = Int(fields[1].dropLast()), minutes > 0, String(minutes) + "m" == fields[1],
-                  let part = Int(fields[3].dropFirst(4)), part >= 1, "part\(part)" == fields[3],
+                  let minutes = Int(fields[1].dropLast()), (1...1440).contains(minutes), String(minutes) + "m" == fields[1],
+                  let part = Int(fields[3].dropFirst(4)), (1...maxPart).contains(part), "part\(part)" == fields[3],
                   let start = Timestamp(compact: fields[0].dropLast() + "00.000Z") else { return nil }
             let window = SealWindow(start: start, minutes: minutes, collector: String(fields[2]))
             guard window.baseName == fields[0...2].joined(separator: "_") else { return nil }

@@ -115,7 +115,7 @@ public enum Phase: String, Sendable, Codable {
     public init(window: Window, at t: Int64, grace: Int64) {
         if t < window.start { self = .upcoming }
         else if t < window.end { self = .open }
-        else if t < window.end + grace { self = .closing }
+        else if case let (end, overflow) = window.end.addingReportingOverflow(grace), overflow || t < end { self = .closing }
         else { self = .ended }
     }
 }

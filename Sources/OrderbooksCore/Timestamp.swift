@@ -6,7 +6,38 @@ public struct Timestamp: Comparable, Hashable, Sendable {
     public var microseconds: Int64
 
     public init(microseconds: Int64) { self.microseconds = microseconds }
-    public init(seconds: Int64) { self.microseconds = seconds * 1_000_000 }
+
+    /// Clamped to `earliest…latest`, so seconds from outside (a cache, a server) never trap.
+    public init(seconds: Int64) {
+        self.microseconds = min(max(seconds, Self.earliest.seconds), Self.latest.seconds) * 1_000_000
+    }
+
+    /// The instants every format here writes and reads back: ISO 8601 with four-digit years,
+    /// 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z.
+    public static let earliest = Timestamp(microseconds: -62_167_219_200_000_000)
+    public static let latest = Timestamp(microseconds: 253_402_300_799_999_999)
+
+    /// `microseconds`, clamped to `earliest…latest`.
+    public init(clamping microseconds: Int64) {
+        self.microseconds = min(max(microseconds, Self.earliest.microseconds), Self.latest.microseconds)
+    }
+
+    /// `seconds` later, clamped to `earliest…latest`: a delay a server asks for never traps.
+    public func adding(seconds: Int64) -> Timestamp {
+        let (delta, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+        if overflow { return seconds > 0 ? Self.latest : Self.earliest }
+        let (sum, overflowed) = microseconds.addingReportingOverflow(delta)
+        return overflowed ? (delta > 0 ? Self.latest : Self.earliest) : Timestamp(clamping: sum)
+    }
+
+    /// The instant of calendar fields that form a date and time of the years 0000–9999 (the
+    /// day is not checked against the month's length), or nil: fields from outside can be any
+    /// integer.
+    public init?(civil c: CivilTime, microseconds micros: Int64 = 0) {
+        guard (0...9999).contains(c.year), (1...12).contains(c.month), (1...31).contains(c.day), (0..<24).contains(c.hour),
+              (0..<60).contains(c.minute), (0..<61).contains(c.second), (0..<1_000_000).contains(micros) else { return nil }
+        self.init(clamping: c.epochSeconds * 1_000_000 + micros)
+    }
 
     public static func now() -> Timestamp {
         var ts = timespec()
@@ -15,24 +46,26 @@ public struct Timestamp: Comparable, Hashable, Sendable {
     }
 
     /// Whole seconds since the epoch, rounded down (also for instants before 1970).
-    public var seconds: Int64 { microseconds >= 0 ? microseconds / 1_000_000 : (microseconds - 999_999) / 1_000_000 }
+    public var seconds: Int64 { microseconds / 1_000_000 - (microseconds % 1_000_000 < 0 ? 1 : 0) }
+
+    /// Microseconds past `seconds`, 0…999,999.
+    var fraction: Int64 {
+        let r = microseconds % 1_000_000
+        return r < 0 ? r + 1_000_000 : r
+    }
 
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.microseconds < b.microseconds }
 
     /// `2026-11-21T19:36:05.123456Z`: the form of every `*_at` field in the data.
     public var iso8601: String {
-        let s = seconds
-        let micros = microseconds - s * 1_000_000
-        let c = CivilTime(epochSeconds: s)
-        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(Int(micros), 6))Z"
+        let c = CivilTime(epochSeconds: seconds)
+        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(Int(fraction), 6))Z"
     }
 
     /// `20261121T193605.123Z`: sortable and safe in file names.
     public var compact: String {
-        let s = seconds
-        let millis = (microseconds - s * 1_000_000) / 1000
-        let c = CivilTime(epochSeconds: s)
-        return "\(pad(c.year, 4))\(pad(c.month, 2))\(pad(c.day, 2))T\(pad(c.hour, 2))\(pad(c.minute, 2))\(pad(c.second, 2)).\(pad(Int(millis), 3))Z"
+        let c = CivilTime(epochSeconds: seconds)
+        return "\(pad(c.year, 4))\(pad(c.month, 2))\(pad(c.day, 2))T\(pad(c.hour, 2))\(pad(c.minute, 2))\(pad(c.second, 2)).\(pad(Int(fraction / 1000), 3))Z"
     }
 
     /// Parses `compact`'s form back (`20261121T193605.123Z`), or nil.
@@ -45,10 +78,9 @@ public struct Timestamp: Comparable, Hashable, Sendable {
             digits.append(Int(c - 48))
         }
         func number(_ from: Int, _ count: Int) -> Int { digits[from..<(from + count)].reduce(0) { $0 * 10 + $1 } }
-        let (month, day, hour, minute, second) = (number(4, 2), number(6, 2), number(8, 2), number(10, 2), number(12, 2))
-        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
-        let civil = CivilTime(year: number(0, 4), month: month, day: day, hour: hour, minute: minute, second: second)
-        self.init(microseconds: civil.epochSeconds * 1_000_000 + Int64(number(14, 3)) * 1000)
+        let civil = CivilTime(year: number(0, 4), month: number(4, 2), day: number(6, 2), hour: number(8, 2), minute: number(10, 2),
+                              second: number(12, 2))
+        self.init(civil: civil, microseconds: Int64(number(14, 3)) * 1000)
     }
 
     /// Parses the ISO-8601 forms Gamma sends: `2026-05-12T11:10:00Z`, `…00.025727Z`, `…+00:00`,
@@ -76,7 +108,6 @@ public struct Timestamp: Comparable, Hashable, Sendable {
         i += 1
         guard let hour = digits(2), expect(UInt8(ascii: ":")), let minute = digits(2), expect(UInt8(ascii: ":")),
               let second = digits(2) else { return nil }
-        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
         var micros: Int64 = 0
         if i < b.count, b[i] == UInt8(ascii: ".") {
             i += 1
@@ -108,7 +139,7 @@ public struct Timestamp: Comparable, Hashable, Sendable {
         }
         guard i == b.count else { return nil }
         let civil = CivilTime(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
-        return Timestamp(microseconds: (civil.epochSeconds - offset) * 1_000_000 + micros)
+        return Timestamp(civil: civil, microseconds: micros).map { Timestamp(clamping: $0.microseconds - offset * 1_000_000) }
     }
 }
 
