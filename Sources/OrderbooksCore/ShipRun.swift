@@ -182,7 +182,7 @@ public struct ShipRun {
             default:
                 break
             }
-            guard let listed = checks[k].remoteBytes, listed >= 0, listed <= Self.largestManifest else {
+            guard let listed = checks[k].remoteBytes, listed >= 0, listed <= max(Self.largestManifest, manifests[k].bytes) else {
                 outcomes[i].fail(.conflict, "\(remote) already exists, \(checks[k].remoteBytes ?? -1) bytes: not a manifest of ours; not overwritten")
                 continue
             }
@@ -212,8 +212,8 @@ public struct ShipRun {
         }
     }
 
-    /// A remote file under a manifest's name larger than this is not one of ours (ours are a few
-    /// KiB), and is not downloaded to find out.
+    /// A remote file under a manifest's name larger than this and than ours is not one of ours
+    /// (an hour's manifest is under 1 MB), and is not downloaded to find out.
     static let largestManifest: Int64 = 1 << 20
 
     /// Uploads one role's files, checks them, re-sends the bad ones once, checks again.
