@@ -122,9 +122,12 @@ public struct SnapOptions: ParsableArguments {
             return url.filter({ $0 == "@" }).count == authority.filter({ $0 == "@" }).count ? url : nil
         }
         // An '@' left after masking is user info a URL parser would not see as such: quote nothing.
+        // A query or fragment (`?token=…`) is cut off: it is refused, and may be a credential.
         let shown: (String) -> String = { text in
             let masked = Redaction.url(text)
-            return masked.replacing(Redaction.mask + "@", with: "").contains("@") ? "(a URL not shown: it may hold credentials)" : "'\(masked)'"
+            guard !masked.replacing(Redaction.mask + "@", with: "").contains("@") else { return "(a URL not shown: it may hold credentials)" }
+            let base = masked.prefix { $0 != "?" && $0 != "#" }
+            return base.count == masked.count ? "'\(masked)'" : "'\(base)' followed by a query or fragment (not shown)"
         }
         if let flag {
             guard let url = parse(flag) else { throw ValidationError("\(Setting.flagName(variable)): \(shown(flag)) is not \(expected)") }
@@ -146,8 +149,13 @@ public struct SnapOptions: ParsableArguments {
             return Int(ms)
         }
         let caFile = caFile ?? env["ORDERBOOKS_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        if let caFile, access(caFile, R_OK) != 0 {
-            throw ConfigurationError(description: "CA file \(caFile) is not readable: \(String(cString: strerror(errno)))")
+        if let caFile {
+            // A regular file, opened without blocking: libcurl would wait forever on a FIFO.
+            do throws(FileError) {
+                close(try DurableFile.openRegularFile(caFile, followLinks: true).fd)
+            } catch {
+                throw ConfigurationError(description: "CA file \(caFile) is not readable: \(error)")
+            }
         }
         let http = HTTPSettings(
             connectTimeoutMilliseconds: try Setting.resolve(connectTimeout, "ORDERBOOKS_CONNECT_TIMEOUT", env, default: 5000,

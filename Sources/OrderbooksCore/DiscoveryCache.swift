@@ -65,12 +65,17 @@ public struct DiscoveryCache: Equatable, Sendable {
                   // Only a window Gamma could have given (see `GammaEvent.time`): an edited or
                   // damaged entry is dropped and asked again, never computed with.
                   Self.seconds.contains(windowStart), Self.seconds.contains(windowEnd), windowStart < windowEnd else { continue }
-            let tokens = (item["tokens"]?.array ?? []).compactMap { t -> MarketToken? in
-                guard let id = t["token_id"]?.string else { return nil }
-                return MarketToken(tokenId: id, outcome: t["outcome"]?.string)
+            // Within the bounds a Gamma answer is held to (`GammaEvent`): the file is on disk, and
+            // what it names is requested, so an edited one must not ask for more than Gamma could.
+            let tokenList = item["tokens"]?.array ?? []
+            let tokens = tokenList.compactMap { t -> MarketToken? in
+                guard let id = t["token_id"]?.string, !id.isEmpty, id.utf8.count <= GammaEvent.maxTokenIdLength else { return nil }
+                return MarketToken(tokenId: id, outcome: t["outcome"]?.string.flatMap { $0.utf8.count <= GammaEvent.maxOutcomeLength ? $0 : nil })
             }
-            guard !tokens.isEmpty else { continue }
-            let market = Market(series: series, slug: slug, conditionId: item["condition_id"]?.string,
+            let conditionId = item["condition_id"]?.string
+            guard !tokens.isEmpty, tokens.count == tokenList.count, tokens.count <= GammaEvent.maxTokens,
+                  (conditionId?.utf8.count ?? 0) <= GammaEvent.maxConditionIdLength else { continue }
+            let market = Market(series: series, slug: slug, conditionId: conditionId,
                                 window: Window(start: windowStart, end: windowEnd), tokens: tokens)
             cache.entries[slug] = Entry(fetchedAt: fetchedAt, answer: .market(market))
         }

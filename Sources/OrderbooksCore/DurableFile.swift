@@ -81,9 +81,10 @@ public enum DurableFile {
     /// Opens a regular file for reading, and nothing else. Anything in the data directory may
     /// have been put there by hand, so a symbolic link is never followed (it may point at
     /// /dev/zero or out of the tree), the open never blocks (a FIFO would wait for a writer
-    /// forever), and a FIFO, device, socket or directory is refused once open.
-    public static func openRegularFile(_ path: String) throws(FileError) -> (fd: Int32, size: Int64) {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+    /// forever), and a FIFO, device, socket or directory is refused once open. `followLinks` is
+    /// for paths an operator names (a CA file), which are often links.
+    public static func openRegularFile(_ path: String, followLinks: Bool = false) throws(FileError) -> (fd: Int32, size: Int64) {
+        let fd = open(path, O_RDONLY | (followLinks ? 0 : O_NOFOLLOW) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
             let code = errno
             throw FileError("open", path, code: code, detail: code == ELOOP ? "a symbolic link (never followed)" : nil)

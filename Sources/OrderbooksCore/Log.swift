@@ -44,9 +44,27 @@ public struct Log: Sendable {
         return String(out)
     }
 
-    /// C0 and C1 controls, DEL, and U+2028/U+2029.
+    /// C0 and C1 controls, DEL, U+2028/U+2029, and the bidirectional controls (U+061C,
+    /// U+200E/F, U+202A–E, U+2066–9), which can make a terminal show a line in another order.
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
+        switch scalar.value {
+        case 0..<0x20, 0x7F...0x9F, 0x2028, 0x2029, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
+    /// `text` as a quoted `key="value"` value: `"` and `\` escaped, so text from a server cannot
+    /// close the quotes and add fields of its own (a forged `outcome=complete`).
+    public static func quoted(_ text: String) -> String {
+        // By scalar: a quote with a combining mark after it is one Character, and still a quote.
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        for scalar in text.unicodeScalars {
+            if scalar == "\"" || scalar == "\\" { out.append("\\") }
+            out.append(scalar)
+        }
+        out.append("\"")
+        return String(out)
     }
 
     /// systemd sets JOURNAL_STREAM to `device:inode` of the stream it connected; it only counts

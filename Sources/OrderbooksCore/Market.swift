@@ -56,6 +56,11 @@ public enum GammaEvent {
     static let maxTokens = 2
     /// A token id is a uint256 in decimal: 78 digits at most.
     static let maxTokenIdLength = 128
+    /// A condition id is 32 bytes in hex (66 characters with `0x`), an outcome label a word
+    /// (`Up`): longer ones are left out of the market (and the cache), kept in the raw event, so
+    /// that fifteen cached markets stay a few KB.
+    static let maxConditionIdLength = 128
+    static let maxOutcomeLength = 64
     /// A field read out for the `market` row (`description` is the longest, about 1 KB); a longer
     /// one is left `null` there and stays whole in the raw `event`.
     static let maxTextBytes = 64 << 10
@@ -126,7 +131,9 @@ public enum GammaEvent {
             throw shape("a token id of \(long.utf8.count) characters; a token id is a number of at most 78 digits")
         }
         let labels = (try? list(market, "outcomes", limit: .max)) ?? []
-        let tokens = ids.enumerated().map { MarketToken(tokenId: $0.element, outcome: $0.offset < labels.count ? labels[$0.offset] : nil) }
+        let tokens = ids.enumerated().map {
+            MarketToken(tokenId: $0.element, outcome: $0.offset < labels.count && labels[$0.offset].utf8.count <= maxOutcomeLength ? labels[$0.offset] : nil)
+        }
 
         let start = time(market, "eventStartTime") ?? time(event, "startTime") ?? target.window.start
         let end = time(market, "endDate") ?? time(event, "endDate") ?? target.window.end
@@ -141,7 +148,7 @@ public enum GammaEvent {
             closed: market.bool("closed"),
             acceptingOrders: market.bool("acceptingOrders"),
             umaResolutionStatus: market.string("umaResolutionStatus"))
-        let result = Market(series: target.series, slug: target.slug, conditionId: market.string("conditionId"),
+        let result = Market(series: target.series, slug: target.slug, conditionId: market.string("conditionId", maxBytes: maxConditionIdLength),
                             window: window, tokens: tokens)
         return .market(result, details)
     }

@@ -71,7 +71,7 @@ public struct FailureRecord: Sendable {
         if let url { parts.append("url=\(url)") }
         if let retryAt = problem.retryAt { parts.append("retry_at=\(retryAt.iso8601)") }
         if let tokenIds { parts.append("tokens=\(tokenIds.count)") }
-        parts.append("error=\"\(problem.message)\"")
+        parts.append("error=" + Log.quoted(problem.message))
         return parts.joined(separator: " ")
     }
 }

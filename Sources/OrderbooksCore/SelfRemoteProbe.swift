@@ -40,7 +40,7 @@ struct SelfRemoteProbe {
     func begin(_ session: RemoteSession) async throws(RemoteSession.Failure) {
         for day in days {
             let folder = directory.sealed + "/" + day
-            for name in Self.names(in: folder) where name.starts(with: Array(Self.prefix.utf8)) { Self.at(folder, name) { unlinkat(AT_FDCWD, $0, 0) } }
+            for name in Self.names(in: folder) where name.starts(with: Array(Self.prefix.utf8)) { _ = Self.at(folder, name) { unlinkat(AT_FDCWD, $0, 0) } }
             let path = folder + "/" + readName
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
@@ -116,7 +116,7 @@ struct SelfRemoteProbe {
                 continue
             }
             var entryInfo = stat()
-            guard Self.at(name) { fstatat(dirfd(dir), $0, &entryInfo, AT_SYMLINK_NOFOLLOW) } == 0, entryInfo.st_mode & S_IFMT == S_IFDIR else { continue }
+            guard Self.at(name, { fstatat(dirfd(dir), $0, &entryInfo, AT_SYMLINK_NOFOLLOW) }) == 0, entryInfo.st_mode & S_IFMT == S_IFDIR else { continue }
             let childFD = Self.at(name) { openat(dirfd(dir), $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
             if childFD >= 0 { walk(childFD, path: child, depth: depth + 1, seen: &seen, found: &found) }
         }

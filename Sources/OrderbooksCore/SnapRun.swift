@@ -63,7 +63,7 @@ public struct SnapRun {
         var cache = DiscoveryCache()
         if !config.toStdout {
             do { try directory.prepare() } catch {
-                log(.error, "run=\(context.runId) outcome=failed error=\"\(error)\"")
+                log(.error, "run=\(context.runId) outcome=failed error=" + Log.quoted("\(error)"))
                 return .cannotWrite
             }
             let removed = directory.removeStaleTemporaryFiles(olderThan: Self.staleTemporaryAge, now: startedAt)
@@ -113,14 +113,8 @@ public struct SnapRun {
         capture.notListed = discovery.notListed
         capture.marketCount = discovery.markets.count
 
-        var origins: [String: TokenOrigin] = [:]
-        var tokenIds: [String] = []
-        for market in discovery.markets {
-            for token in market.tokens where origins[token.tokenId] == nil {
-                origins[token.tokenId] = TokenOrigin(market: market, token: token)
-                tokenIds.append(token.tokenId)
-            }
-        }
+        let requested = RequestedTokens(discovery.markets)
+        let origins = requested.origins, tokenIds = requested.tokenIds
         var captured: Set<String> = []
         var openTokens: Set<String> = []
         if !tokenIds.isEmpty {
@@ -134,7 +128,7 @@ public struct SnapRun {
             var throttle: Problem? = nil
             var answered = false
             for (chunk, exchange) in zip(chunks, exchanges) {
-                for id in chunk where Phase(window: origins[id]!.market.window, at: exchange.startedAt.seconds, grace: Series.closingGrace) == .open {
+                for id in chunk where requested.isOpen(id, at: exchange.startedAt.seconds) {
                     openTokens.insert(id)
                 }
                 let asked = Set(chunk)
@@ -202,7 +196,7 @@ public struct SnapRun {
             log(level(capture.outcome), "\(summary) bytes=\(compressed.count) \(elapsed) file=\(path) sha256=\(Digest.sha256Hex(compressed))")
             return capture.outcome.exitStatus
         } catch {
-            log(.error, "\(summary) \(elapsed) outcome_written=no error=\"\(error)\"")
+            log(.error, "\(summary) \(elapsed) outcome_written=no error=" + Log.quoted("\(error)"))
             recordWriteFailure(error, capture: capture, rowBytes: rows.bytes, path: path, context: context, directory: directory,
                                startedAt: startedAt, monotonicStart: monotonicStart)
             return .cannotWrite
@@ -356,5 +350,30 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
 extension String {
     func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// The tokens a run asks the CLOB for: each once, labelled by the first market listing it.
+struct RequestedTokens {
+    var tokenIds: [String] = []
+    var origins: [String: TokenOrigin] = [:]
+    /// Every window listing a token: a server that lists one id in several markets must not make
+    /// an open market's missing book pass for a closed one's (exit 0 with no book at all).
+    var windows: [String: [Window]] = [:]
+
+    init(_ markets: [Market]) {
+        for market in markets {
+            for token in market.tokens {
+                windows[token.tokenId, default: []].append(market.window)
+                guard origins[token.tokenId] == nil else { continue }
+                origins[token.tokenId] = TokenOrigin(market: market, token: token)
+                tokenIds.append(token.tokenId)
+            }
+        }
+    }
+
+    /// Whether some market listing the token is trading at `t`: then its book must be there.
+    func isOpen(_ tokenId: String, at t: Int64) -> Bool {
+        (windows[tokenId] ?? []).contains { Phase(window: $0, at: t, grace: Series.closingGrace) == .open }
     }
 }

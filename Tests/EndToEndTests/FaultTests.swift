@@ -90,8 +90,9 @@ struct FaultCase: Sendable, CustomStringConvertible {
             let data = DataDir("throttle")
             defer { data.remove() }
             let args = fake.arguments(dataDirectory: data.root, tls: false) + ["--series", "5m"]
-            // Long enough that the paused run below still falls inside the pause on a loaded machine.
-            try fake.fault("clob", "throttle", #""retry_after":6,"count":1"#)
+            // Long enough that the paused run below still falls inside the pause on a loaded machine
+            // (6 s was not, once, with the whole suite and other work on two cores).
+            try fake.fault("clob", "throttle", #""retry_after":20,"count":1"#)
             let throttled = try await runSnap(args)
             #expect(throttled.exitCode == 4 && throttled.stderr.contains("kind=throttled status=429"), "\(throttled)")
             let failure = try data.onlySnapshot().rows("failure").first!

@@ -110,8 +110,11 @@ struct FakePolymarket: Sendable {
         return ["--data-dir", dataDirectory, "--clob-url", url, "--gamma-url", url] + (tls ? ["--ca-file", caFile] : [])
     }
 
+    /// A control request. The fakes are Python: on a loaded two-core CI machine a thread building
+    /// a large hostile body can keep one from answering for seconds, so the limit only catches a
+    /// fake that is really stuck.
     func call(_ path: String, body: String? = nil) throws -> JSONValue {
-        let client = HTTPClient(settings: HTTPSettings(connectTimeoutMilliseconds: 2000, timeoutMilliseconds: 10_000,
+        let client = HTTPClient(settings: HTTPSettings(connectTimeoutMilliseconds: 10_000, timeoutMilliseconds: 60_000,
                                                        maxBodyBytes: 256 << 20, userAgent: "orderbooks-tests", caFile: nil))
         let exchange = client.perform([HTTPRequest(url: http + path, jsonBody: body.map { Array($0.utf8) })])[0]
         let response = try exchange.result.get()

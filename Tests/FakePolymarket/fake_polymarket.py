@@ -922,39 +922,26 @@ def self_check():
     assert window_floor(BY_NAME["4h"], 1779829200) == 1779825600  # 2026-05-26T21:00Z
 
 
-def main():
-    ap = argparse.ArgumentParser(description="Fake Polymarket Gamma+CLOB server for snap tests")
-    ap.add_argument("--state-dir", required=True)
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--activation-lead", type=float, default=30.0)
-    ap.add_argument("--book-linger", type=float, default=90.0)
-    ap.add_argument("--book-period", type=float, default=2.0)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--verbose", action="store_true")
-    # Real books run to about 100 levels a side (24 bids and 74 asks in the reference's example);
-    # benchmarks of sizes and compression want that, the tests do not need it.
-    ap.add_argument("--max-levels", type=int, default=40, help="most price levels on a side of an open book")
-    a = ap.parse_args()
-    if a.book_period <= 0:
-        ap.error("--book-period must be > 0")
-    Cfg.seed, Cfg.lead, Cfg.linger, Cfg.period, Cfg.verbose, Cfg.max_levels = (
-        a.seed, a.activation_lead, a.book_linger, a.book_period, a.verbose, a.max_levels)
-    self_check()
-    state_dir = os.path.abspath(a.state_dir)
+def serve(state_dir, host, handler=None):
+    """Serves HTTP and HTTPS on two free ports of `host` (with `handler`, a Handler subclass, in
+    place of ours) until SIGTERM or the parent's death; prints and writes the endpoints."""
+    state_dir = os.path.abspath(state_dir)
     os.makedirs(state_dir, exist_ok=True)
     endpoints = os.path.join(state_dir, "endpoints.json")
     if os.path.exists(endpoints):  # a stale file from an earlier run must not be mistaken for ours
         os.unlink(endpoints)
-    ctx = make_certs(state_dir, a.host)
+    ctx = make_certs(state_dir, host)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     app, stopping = App(), threading.Event()
-    servers = [Server((a.host, 0), app, stopping), Server((a.host, 0), app, stopping, ctx)]
+    servers = [Server((host, 0), app, stopping), Server((host, 0), app, stopping, ctx)]
     for s in servers:
+        if handler:
+            s.RequestHandlerClass = handler
         threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
-    h = f"[{a.host}]" if ":" in a.host else a.host
+    h = f"[{host}]" if ":" in host else host
     line = compact({"http": f"http://{h}:{servers[0].server_address[1]}",
                     "https": f"https://{h}:{servers[1].server_address[1]}",
                     "ca_file": os.path.join(state_dir, "ca.pem"), "pid": os.getpid()})
@@ -973,6 +960,27 @@ def main():
         s.shutdown()
         s.server_close()
     return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Fake Polymarket Gamma+CLOB server for snap tests")
+    ap.add_argument("--state-dir", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--activation-lead", type=float, default=30.0)
+    ap.add_argument("--book-linger", type=float, default=90.0)
+    ap.add_argument("--book-period", type=float, default=2.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--verbose", action="store_true")
+    # Real books run to about 100 levels a side (24 bids and 74 asks in the reference's example);
+    # benchmarks of sizes and compression want that, the tests do not need it.
+    ap.add_argument("--max-levels", type=int, default=40, help="most price levels on a side of an open book")
+    a = ap.parse_args()
+    if a.book_period <= 0:
+        ap.error("--book-period must be > 0")
+    Cfg.seed, Cfg.lead, Cfg.linger, Cfg.period, Cfg.verbose, Cfg.max_levels = (
+        a.seed, a.activation_lead, a.book_linger, a.book_period, a.verbose, a.max_levels)
+    self_check()
+    return serve(a.state_dir, a.host)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Endpoints:
 """
 from __future__ import annotations
 
-import argparse, gzip, json, os, random, re, signal, sys, threading, time, zlib
+import argparse, gzip, json, os, random, re, sys, threading, time, zlib
 from urllib.parse import parse_qs, urlsplit
 
 import fake_polymarket as fake
@@ -639,30 +639,7 @@ def main():
     ap.add_argument("--state-dir", required=True)
     ap.add_argument("--host", default="127.0.0.1")
     a = ap.parse_args()
-    state_dir = os.path.abspath(a.state_dir)
-    os.makedirs(state_dir, exist_ok=True)
-    ctx = fake.make_certs(state_dir, a.host)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    app, stopping = fake.App(), threading.Event()
-    servers = [fake.Server((a.host, 0), app, stopping), fake.Server((a.host, 0), app, stopping, ctx)]
-    for s in servers:
-        s.RequestHandlerClass = Handler
-        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
-    sys.stdout.write(fake.compact({"http": f"http://{a.host}:{servers[0].server_address[1]}",
-                                   "https": f"https://{a.host}:{servers[1].server_address[1]}",
-                                   "ca_file": os.path.join(state_dir, "ca.pem"), "pid": os.getpid()}) + "\n")
-    sys.stdout.flush()
-    parent = os.getppid()
-    while not stop.wait(0.5):
-        if os.getppid() != parent:
-            break
-    stopping.set()
-    for s in servers:
-        s.shutdown()
-        s.server_close()
-    return 0
+    return fake.serve(a.state_dir, a.host, Handler)
 
 
 if __name__ == "__main__":

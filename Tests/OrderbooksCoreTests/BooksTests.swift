@@ -113,3 +113,19 @@ private func exchange(_ r: HTTPResponse) -> HTTPExchange {
         #expect(p.kind == "connect" && p.message == "Connection refused (curl 7)")
     }
 }
+
+/// Issue 9: a server listing one token id in several markets.
+@Suite struct RequestedTokensTests {
+    @Test func aTokenIsOpenWhenAnyMarketListingItIsOpen() {
+        let shared = [MarketToken(tokenId: "1", outcome: "Up"), MarketToken(tokenId: "2", outcome: "Down")]
+        let ended = Market(series: .fiveMinute, slug: "ended", conditionId: nil, window: Window(start: 0, end: 300), tokens: shared)
+        let open = Market(series: .hourly, slug: "open", conditionId: nil, window: Window(start: 0, end: 3600), tokens: shared)
+        let requested = RequestedTokens([ended, open])
+        #expect(requested.tokenIds == ["1", "2"])
+        #expect(requested.origins["1"]?.market.slug == "ended")
+        // The first market listing it has ended; the second trades, so its book is expected.
+        #expect(requested.isOpen("1", at: 1000) && requested.isOpen("2", at: 1000))
+        #expect(!requested.isOpen("1", at: 3600 + 1) && !requested.isOpen("3", at: 1000))
+        #expect(!RequestedTokens([ended]).isOpen("1", at: 1000))
+    }
+}

@@ -157,6 +157,20 @@ import Testing
         #expect(Log.escaped("a\r\tb\u{0}c\u{1b}[31md\u{7f}") == #"a\r\tb\x00c\x1b[31md\x7f"#)
         #expect(Log.escaped("x\u{85}y\u{9b}z\u{2028}w\u{2029}") == #"x\u{85}y\u{9b}z\u{2028}w\u{2029}"#)
         #expect(Log.escaped("plain é € 🙂 \"quoted\" back\\slash") == "plain é € 🙂 \"quoted\" back\\slash")
+        // Bidirectional controls can show a line in another order on a terminal.
+        #expect(Log.escaped("a\u{202E}b\u{2066}c\u{200F}") == #"a\u{202e}b\u{2066}c\u{200f}"#)
+    }
+
+    /// A server's text inside `error="…"` cannot close the quotes and add a field of its own.
+    @Test func quotedValuesCannotAddFields() {
+        let forged = #"x" outcome=complete books=999 x=""#
+        #expect(Log.quoted(forged) == #""x\" outcome=complete books=999 x=\"""#)
+        #expect(Log.quoted(#"a\"#) == #""a\\""#)
+        // A quote with a combining mark is one Character, and still a quote.
+        #expect(Log.quoted("\"\u{301} outcome=complete") == "\"\\\"\u{301} outcome=complete\"")
+        let line = FailureRecord(stage: .discovery, problem: Problem(kind: "throttled", message: "HTTP 200 with error: " + forged),
+                                 at: Timestamp(seconds: 0)).logLine()
+        #expect(line.hasSuffix(#"error="HTTP 200 with error: x\" outcome=complete books=999 x=\"""#), "\(line)")
     }
 }
 
@@ -183,6 +197,33 @@ import Testing
     @Test func theSmallestTimeoutsAreOneMillisecond() throws {
         let c = try configure(["--timeout", "0.001", "--connect-timeout", "0.0006", "--max-body-bytes", "1073741824"])
         #expect(c.http.timeoutMilliseconds == 1 && c.http.connectTimeoutMilliseconds == 1 && c.http.maxBodyBytes == 1 << 30)
+    }
+
+    /// A FIFO would block libcurl's open forever, where no timeout reaches.
+    @Test func aCAFileThatIsNotARegularFileIsAConfigurationError() throws {
+        let dir = "/tmp/orderbooks-cafifo-\(getpid())"
+        mkdir(dir, 0o700)
+        defer { unlink(dir + "/fifo"); rmdir(dir) }
+        #expect(mkfifo(dir + "/fifo", 0o600) == 0)
+        for args in [["--ca-file", dir + "/fifo"], ["--ca-file", dir], ["--ca-file", "/dev/zero"]] {
+            #expect(throws: ConfigurationError.self) { try configure(args) }
+        }
+        #expect(throws: ConfigurationError.self) { try configure([], ["ORDERBOOKS_CA_FILE": dir + "/fifo"]) }
+        // A link to a regular file, as CA bundles often are, is fine.
+        #expect(try configure(["--ca-file", "/etc/ssl/certs/ca-certificates.crt"]).http.caFile != nil)
+    }
+
+    /// A refused URL's query or fragment may be a token: it is never quoted.
+    @Test func aRefusedURLNeverShowsItsQuery() {
+        for (args, env) in [(["--clob-url", "https://host/?token=QSECRET"], [:]), ([], ["ORDERBOOKS_GAMMA_URL": "https://host/#QSECRET"]),
+                            (["--gamma-url", "https://u:PW@host/x?QSECRET"], [:])] {
+            do {
+                _ = try configure(args, env)
+                Issue.record("accepted \(args) \(env)")
+            } catch {
+                #expect(!"\(error)".contains("QSECRET") && !"\(error)".contains("PW") && "\(error)".contains("not shown"), "\(error)")
+            }
+        }
     }
 
     @Test func anEmptyRemoteFlagIsAUsageErrorAnEmptyVariableIsUnset() throws {

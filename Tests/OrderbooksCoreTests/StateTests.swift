@@ -50,6 +50,29 @@ import Testing
         #expect(DiscoveryCache.decode(Array(#"{"schema":2,"entries":[]}"#.utf8)) == DiscoveryCache())
         #expect(DiscoveryCache.decode(Array("\0\0\0".utf8)) == DiscoveryCache())
     }
+
+    /// Issue 9 §5: what the cache names is requested, so an edited file may name no more than
+    /// Gamma could: two tokens of at most 128 characters, short labels and condition ids.
+    @Test func anEntryGammaCouldNotHaveGivenIsDropped() {
+        func entry(tokens: [(String, String?)], conditionId: String? = "0xabc") -> [UInt8] {
+            var cache = DiscoveryCache()
+            let market = Market(series: .fiveMinute, slug: "s", conditionId: conditionId, window: Window(start: 0, end: 300),
+                                tokens: tokens.map { MarketToken(tokenId: $0.0, outcome: $0.1) })
+            cache.entries["s"] = .init(fetchedAt: Timestamp(seconds: 1), answer: .market(market))
+            return cache.encoded()
+        }
+        #expect(DiscoveryCache.decode(entry(tokens: [("1", "Up"), ("2", "Down")])).entries.count == 1)
+        #expect(DiscoveryCache.decode(entry(tokens: [(String(repeating: "9", count: 128), "Up")])).entries.count == 1)
+        #expect(DiscoveryCache.decode(entry(tokens: [("1", "Up"), ("2", "Down"), ("3", nil)])).entries.isEmpty)
+        #expect(DiscoveryCache.decode(entry(tokens: (0..<3300).map { (String($0), nil) })).entries.isEmpty)
+        #expect(DiscoveryCache.decode(entry(tokens: [(String(repeating: "9", count: 129), "Up")])).entries.isEmpty)
+        #expect(DiscoveryCache.decode(entry(tokens: [("", "Up")])).entries.isEmpty)
+        #expect(DiscoveryCache.decode(entry(tokens: [("1", "Up")], conditionId: String(repeating: "a", count: 65_536))).entries.isEmpty)
+        // A label too long to be one is dropped, the token kept.
+        let long = DiscoveryCache.decode(entry(tokens: [("1", String(repeating: "U", count: 4000))]))
+        guard case .market(let market)? = long.entries["s"]?.answer else { Issue.record("dropped"); return }
+        #expect(market.tokens == [MarketToken(tokenId: "1", outcome: nil)])
+    }
 }
 
 @Suite struct ConfigurationTests {
