@@ -48,7 +48,8 @@ public struct RemoteEntry: Sendable, Equatable {
 }
 
 /// The rclone commands ship runs. Every call inherits ship's environment, so remotes defined with
-/// `RCLONE_CONFIG_<NAME>_*` and settings such as `RCLONE_RETRIES` reach rclone unchanged.
+/// `RCLONE_CONFIG_<NAME>_*` and settings such as `RCLONE_RETRIES` reach rclone unchanged, except
+/// the variables that change what rclone lists, sends or logs (`ignoredVariables`).
 public struct Rclone: Sendable {
     public var program: String
     public var configFile: String?
@@ -76,10 +77,24 @@ public struct Rclone: Sendable {
     /// Copies `names` (paths relative to both roots) with `copy --files-from-raw`: never `sync` or
     /// `move`, never `--no-check-dest` (it makes duplicates on Drive). `--checksum` re-sends a
     /// same-size file whose hash differs; `force` (`--ignore-times`) re-sends whatever is named,
-    /// for backends that compare sizes only.
-    public func copy(from source: String, to destination: String, names: [String], force: Bool) async -> RcloneCall {
+    /// for backends that compare sizes only; `immutable` never replaces a file that is there.
+    public func copy(from source: String, to destination: String, names: [String], force: Bool, immutable: Bool = false) async -> RcloneCall {
         await run(["copy", source, destination, "--files-from-raw", "-", "--checksum", "--drive-stop-on-upload-limit"]
-                  + (force ? ["--ignore-times"] : []), input: names)
+                  + (force ? ["--ignore-times"] : []) + (immutable ? ["--immutable"] : []), input: names)
+    }
+
+    /// Environment variables rclone would take as flags that hide files from listings (filters,
+    /// ages, sizes: a hidden probe or manifest defeats the self-remote and conflict checks), make
+    /// copies skip or pretend (`DRY_RUN`, `IGNORE_*`, `SIZE_ONLY`…), or move or reshape the log ship
+    /// classifies failures from. They are dropped from rclone's environment, with a warning.
+    public static func ignoredVariables(_ environment: [String: String]) -> [String] {
+        let prefixes = ["RCLONE_EXCLUDE", "RCLONE_INCLUDE", "RCLONE_FILTER", "RCLONE_FILES_FROM", "RCLONE_MIN_", "RCLONE_MAX_",
+                        "RCLONE_METADATA_", "RCLONE_IGNORE_", "RCLONE_LOG_", "RCLONE_STATS", "RCLONE_HASH_FILTER"]
+        let names: Set<String> = ["RCLONE_DRY_RUN", "RCLONE_INTERACTIVE", "RCLONE_SIZE_ONLY", "RCLONE_UPDATE", "RCLONE_IMMUTABLE",
+                                  "RCLONE_NO_CHECK_DEST", "RCLONE_CUTOFF_MODE", "RCLONE_COMPARE_DEST", "RCLONE_COPY_DEST", "RCLONE_BACKUP_DIR",
+                                  "RCLONE_SUFFIX", "RCLONE_DELETE_EXCLUDED", "RCLONE_VERBOSE", "RCLONE_QUIET", "RCLONE_USE_JSON_LOG",
+                                  "RCLONE_SYSLOG", "RCLONE_PROGRESS", "RCLONE_TRACK_RENAMES"]
+        return environment.keys.filter { key in names.contains(key) || prefixes.contains { key.hasPrefix($0) } }.sorted()
     }
 
     /// Lists the files of one remote directory, with their md5 when `md5`; nil when rclone
@@ -145,8 +160,8 @@ public struct Rclone: Sendable {
         var call = RcloneCall(argv: [program] + argv, filesFrom: names, exitCode: nil, startedAt: start, microseconds: 0)
         do {
             let input = names.map { $0 + "\n" }.joined()
-            // rclone must log to stderr, where ship reads why it failed, whatever the env file says.
-            let result = try await Subprocess.run(executable, arguments: Arguments(argv), environment: .inherit.updating(["RCLONE_LOG_FILE": nil]),
+            let dropped = Dictionary(uniqueKeysWithValues: Self.ignoredVariables(ProcessEnvironment.current).map { (Environment.Key(stringLiteral: $0), String?.none) })
+            let result = try await Subprocess.run(executable, arguments: Arguments(argv), environment: .inherit.updating(dropped),
                                                   input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 16 << 20)) { [record] execution in
                 record?.note(execution.processIdentifier.value)
             }

@@ -121,20 +121,28 @@ public struct Redaction: Sendable {
                 // A wrapping backend (crypt, alias, chunker) names its remote: the same rules inside.
                 let inner = redactRemote(value, secrets: &secrets)
                 output += "=" + quoted(inner, like: raw, value)
-            } else if name == "url" {
+            } else if shownParameters.contains(name) {
+                // A shown value may still be a URL with user info (`url=`, `endpoint='http://key:secret@host'`).
                 let shown = url(value)
                 if shown != value, let at = value.lastIndex(of: "@"), let scheme = value.firstRange(of: "://") {
                     secrets.append(String(value[scheme.upperBound..<at]))
                 }
                 output += "=" + quoted(shown, like: raw, value)
-            } else if shownParameters.contains(name) {
-                output += "=" + raw
             } else {
                 secrets += [value, raw]
                 output += "=" + mask
             }
         }
-        return output + String(characters[i...])
+        let rest = String(characters[i...])
+        // An unquoted URL value ends at its scheme's ':' (`url=http://u:p@h,pass=x:path`), and the
+        // rest of the connection string becomes what rclone takes for the path: none of it is shown.
+        guard rest.hasPrefix("://") else { return output + scrubURLs(in: rest) }
+        let tail = rest.dropFirst(3)
+        if let at = tail.lastIndex(of: "@") { secrets.append(String(tail[..<at])) }
+        for pair in tail.split(separator: ",") {
+            if let eq = pair.firstIndex(of: "=") { secrets.append(String(pair[pair.index(after: eq)...].prefix { $0 != ":" })) }
+        }
+        return output + ":" + mask
     }
 
     /// `text` quoted as the value was (`raw` against its unquoted `value`), quotes doubled inside.

@@ -39,6 +39,11 @@ final class RemoteSession {
     /// Learns rclone's version and whether the remote reports md5 (Drive and sftp do; plain
     /// WebDAV does not, and is then verified by downloading).
     func open() async throws(Failure) {
+        let ignored = Rclone.ignoredVariables(ProcessEnvironment.current)
+        if !ignored.isEmpty {
+            log(.warning, "ship: ignoring \(ignored.joined(separator: ", ")) in the environment: they would hide files from ship's "
+                + "listings, skip copies or move rclone's log (set them on the command line of your own rclone runs instead)")
+        }
         let (versionCall, version) = await rclone.version()
         try record(versionCall, "version")
         self.version = version
@@ -70,18 +75,31 @@ final class RemoteSession {
     /// From now on, a listing that shows a file whose name holds `name` is noted in `sawWatched`.
     func watch(_ name: String) { watched = name }
 
-    /// Uploads `files` (paths below `source`) in one rclone process.
-    func upload(_ files: [ShippedFile], from source: String, force: Bool) async throws(Failure) {
+    /// Uploads `files` (paths below `source`) in one rclone process; with `immutable`, a file
+    /// already on the remote is never replaced (rclone fails it as a conflict instead).
+    func upload(_ files: [ShippedFile], from source: String, force: Bool, immutable: Bool = false) async throws(Failure) {
         guard !files.isEmpty else { return }
-        let call = await rclone.copy(from: source, to: remote, names: files.map(\.relativePath), force: force)
-        try record(call, force ? "copy --ignore-times" : "copy")
+        let call = await rclone.copy(from: source, to: remote, names: files.map(\.relativePath), force: force, immutable: immutable)
+        try record(call, "copy" + (force ? " --ignore-times" : "") + (immutable ? " --immutable" : ""))
+    }
+
+    /// The files of one remote directory (`relative` below the root), without hashes.
+    func list(_ relative: String) async throws(Failure) -> [RemoteEntry] {
+        let (call, listing) = await rclone.list(path(relative), md5: false)
+        try record(call, "lsjson", answered: listing != nil)
+        note(listing ?? [])
+        return listing ?? []
+    }
+
+    private func note(_ listing: [RemoteEntry]) {
+        if let watched, listing.contains(where: { $0.path.contains(watched) }) { sawWatched = true }
     }
 
     /// Checks `files` against one fresh listing of each of their directories (plus a download
     /// of each when the remote has no md5). A directory that does not exist is an empty listing
     /// (its files are `missing`); a failed listing or download leaves its files `not_checked`
-    /// and is returned.
-    func check(_ files: [ShippedFile]) async -> (checks: [RemoteCheck], failure: Failure?) {
+    /// and is returned, with every file the listings showed (paths below the remote root).
+    func check(_ files: [ShippedFile]) async -> (checks: [RemoteCheck], failure: Failure?, listed: Set<String>) {
         var checks = [RemoteCheck](repeating: RemoteCheck(status: .notChecked), count: files.count)
         var sha256s: [String: [String]] = [:]
         if method == .downloadSHA256 {
@@ -89,16 +107,18 @@ final class RemoteSession {
             do throws(Failure) {
                 try record(call, "hashsum sha256 --download", answered: sums != nil)
             } catch {
-                return (checks, error)
+                return (checks, error, [])
             }
             sha256s = sums ?? [:]
         }
         var failure: Failure?
+        var listed: Set<String> = []
         for directory in Set(files.map(\.directory)).sorted() {
             let (call, listing) = await rclone.list(path(directory), md5: method != .downloadSHA256)
             do throws(Failure) {
                 try record(call, "lsjson", answered: listing != nil)
-                if let watched, listing?.contains(where: { $0.path.contains(watched) }) == true { sawWatched = true }
+                note(listing ?? [])
+                for entry in listing ?? [] { listed.insert(directory + "/" + entry.path) }
                 for (i, file) in files.enumerated() where file.directory == directory {
                     checks[i] = RemoteCheck.of(file, listing: listing ?? [], method: method ?? .remoteMD5, sha256s: sha256s[file.relativePath])
                 }
@@ -106,7 +126,7 @@ final class RemoteSession {
                 failure = error
             }
         }
-        return (checks, failure)
+        return (checks, failure, listed)
     }
 
     /// Keeps the call for the receipts, credentials masked; a failed one (or one whose output could not be used:

@@ -12,9 +12,13 @@ import Glibc
 ///   ship's own paths `sealed/<day>/`, which ship reads through links), then deleted (`deletefile`);
 /// - read: a file with another unique name put in `sealed/<day>/` before the run's listings of
 ///   `<remote>/<day>`, which must not show it: a remote whose listing is the data directory
-///   would prove our files by themselves.
-/// Cost: two rclone calls per day directory (one day in a normal ship run), and one walk of the
-/// data directory's entries. The probes are dot files, which seal and ship never take for parts.
+///   would prove our files by themselves;
+/// - seen: a listing of `<remote>/<day>` taken while the written probe is there must show it. A
+///   listing that cannot show a file just written (a filter, an age or size limit, a union
+///   whose writes go elsewhere than its reads) could hide the read probe too, or a manifest.
+/// Cost: three rclone calls per day directory (one day in a normal ship run), and one walk of
+/// the data directory's entries. The probes are dot files, which seal and ship never take for
+/// parts, and hold the run's token, like any small file ship could send.
 struct SelfRemoteProbe {
     static let prefix = ".orderbooks-probe-"
 
@@ -43,9 +47,11 @@ struct SelfRemoteProbe {
             for name in Self.names(in: folder) where name.starts(with: Array(Self.prefix.utf8)) { _ = Self.at(folder, name) { unlinkat(AT_FDCWD, $0, 0) } }
             let path = folder + "/" + readName
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                throw RemoteSession.Failure(kind: .cannotWrite, message: "cannot create \(path), the probe that tells the remote from the data directory: "
-                                            + String(cString: strerror(errno)))
+            var content = Array((token + "\n").utf8)
+            guard fd >= 0, write(fd, &content, content.count) == content.count else {
+                let message = "cannot create \(path), the probe that tells the remote from the data directory: " + String(cString: strerror(errno))
+                if fd >= 0 { close(fd) }
+                throw RemoteSession.Failure(kind: .cannotWrite, message: message)
             }
             close(fd)
         }
@@ -64,7 +70,17 @@ struct SelfRemoteProbe {
             }
         }
         let landed = landedLocally()
+        var unseen: String?
+        if failure == nil && landed.isEmpty {
+            do throws(RemoteSession.Failure) { unseen = try await firstDayNotShowing(session) } catch { failure = error }
+        }
         for day in sent { await session.deleteFile(day + "/" + writtenName) }
+        if let unseen {
+            throw RemoteSession.Failure(kind: .configuration, message: "a file ship wrote to \(session.shown(unseen)) does not appear in the remote's "
+                                        + "listing of that folder: rclone is set to hide files (a filter, an age or size limit) or the remote "
+                                        + "writes elsewhere than it lists (a union). Refused: ship could not see another part's files, nor tell "
+                                        + "the remote from the data directory. Remove the filter or choose a plain remote.")
+        }
         if !landed.isEmpty {
             for path in landed { unlink(path) }
             throw RemoteSession.Failure(kind: .configuration, message: "the remote \(session.shown("")) is the data directory \(directory.root): "
@@ -72,6 +88,20 @@ struct SelfRemoteProbe {
                                         + "and prune would delete the only copy. Choose a remote that is not this directory.")
         }
         if let failure { throw failure }
+    }
+
+    /// The first day whose listing does not show the written probe, asked up to three times a
+    /// second apart (a listing may lag a write); nil when every one shows it.
+    private func firstDayNotShowing(_ session: RemoteSession) async throws(RemoteSession.Failure) -> String? {
+        for day in days {
+            var shown = false
+            for attempt in 0..<3 where !shown {
+                if attempt > 0 { try? await Task.sleep(for: .seconds(1)) }
+                shown = try await session.list(day).contains { $0.path == writtenName }
+            }
+            if !shown { return day }
+        }
+        return nil
     }
 
     /// Removes the read probes; throws when a listing of the run showed one.

@@ -52,8 +52,13 @@ public enum ShipFailure: String, Sendable, CaseIterable {
     /// reports rate limits as 403.
     public static func classify(_ call: RcloneCall) -> ShipFailure {
         if call.spawnError != nil { return .configuration }
-        let text = call.stderr.lowercased()
+        // Only what rclone reports as a problem: its DEBUG and INFO lines ("pacer: Rate limited"
+        // while retrying a refused connection) say nothing about why the call failed.
+        let text = call.stderr.split(separator: "\n").filter { !$0.contains(" DEBUG : ") && !$0.contains(" INFO  : ") }
+            .joined(separator: "\n").lowercased()
         let has = { (needles: [String]) in needles.contains { text.contains($0) } }
+        // `--immutable` refused to replace a file ship's listing did not show: someone else's.
+        if has(["immutable file modified"]) { return .conflict }
         if has(["quota", "ratelimitexceeded", "rate limit", "upload limit", "uploadlimit", "too many requests",
                 "insufficient storage", "no space left", "storage full", "disk space", "file too big", "disk full"]) { return .quota }
         if has(["didn't find section in config file", "unknown flag", "unknown command", "unknown shorthand flag",

@@ -81,7 +81,7 @@ public struct ShipPrune {
                 let checks: [RemoteCheck]
                 do throws(RemoteSession.Failure) {
                     try await probe.begin(session)
-                    let (listed, failure) = await session.check(files)
+                    let (listed, failure, _) = await session.check(files)
                     try probe.end(session)
                     if let failure { worst.worsen(failure.kind) }
                     checks = listed

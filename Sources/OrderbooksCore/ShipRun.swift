@@ -78,7 +78,8 @@ public struct ShipRun {
             if !sendable.isEmpty {
                 do throws(RemoteSession.Failure) { try await probe.begin(session) } catch { probeFailure = error }
             }
-            if probeFailure == nil { await refuseConflicts(sendable, parts: parts, outcomes: &outcomes, session: session) }
+            var replaceable: Set<String> = []
+            if probeFailure == nil { replaceable = await refuseConflicts(sendable, parts: parts, outcomes: &outcomes, session: session) }
             do throws(RemoteSession.Failure) { try probe.end(session) } catch { probeFailure = probeFailure ?? error }
             if let probeFailure {
                 log(.error, "ship: " + probeFailure.message)
@@ -90,7 +91,7 @@ public struct ShipRun {
                 let items = sendable.filter { outcomes[$0].failure == nil }.compactMap { i in
                     parts[i].files.firstIndex { $0.role == role }.map { (part: i, file: $0) }
                 }
-                await ship(items, parts: parts, outcomes: &outcomes, session: session)
+                await ship(items, replaceable: replaceable, parts: parts, outcomes: &outcomes, session: session)
             }
         }
 
@@ -163,10 +164,11 @@ public struct ShipRun {
     ///   that is a prefix of ours holds nothing ours does not, and no receipt is verified by it).
     /// Everything else is a conflict, and any step that fails (listing, download, a read shorter
     /// than listed) fails the part as `unavailable` for the next run: never "no conflict".
-    private func refuseConflicts(_ indices: [Int], parts: [PendingPart], outcomes: inout [PartOutcome], session: RemoteSession) async {
+    /// Returns the remote files the check's listings showed: only those may be replaced.
+    private func refuseConflicts(_ indices: [Int], parts: [PendingPart], outcomes: inout [PartOutcome], session: RemoteSession) async -> Set<String> {
         let manifests = indices.map { parts[$0].files[1] }
-        guard !manifests.isEmpty else { return }
-        let (checks, failure) = await session.check(manifests)
+        guard !manifests.isEmpty else { return [] }
+        let (checks, failure, listed) = await session.check(manifests)
         for (k, i) in indices.enumerated() {
             let remote = session.shown(manifests[k].relativePath)
             switch checks[k].status {
@@ -210,6 +212,7 @@ public struct ShipRun {
                              + "\(theirs.files[0].rows) rows, collector \(theirs.collector)); ours is sha256 \(ours.sha256). Not overwritten: another host "
                              + "with the same collector id, or a data directory moved without its receipts/? Compare them and move one aside.")
         }
+        return listed
     }
 
     /// A remote file under a manifest's name larger than this and than ours is not one of ours
@@ -217,22 +220,33 @@ public struct ShipRun {
     static let largestManifest: Int64 = 1 << 20
 
     /// Uploads one role's files, checks them, re-sends the bad ones once, checks again.
-    private func ship(_ items: [(part: Int, file: Int)], parts: [PendingPart], outcomes: inout [PartOutcome], session: RemoteSession) async {
+    /// A file the conflict check's listing showed may be replaced (the check found no other
+    /// part there: ship's own upload cut short); one it did not show is sent `--immutable`, so a
+    /// listing that missed another part's file (an outage's "directory not found", an eventually
+    /// consistent Drive listing) cannot make ship overwrite it. A repair follows a listing too.
+    private func ship(_ items: [(part: Int, file: Int)], replaceable listed: Set<String>, parts: [PendingPart], outcomes: inout [PartOutcome],
+                      session: RemoteSession) async {
         var pending = items
         for attempt in 0..<2 where !pending.isEmpty {
-            var uploadFailure: RemoteSession.Failure?
-            do {
-                try await session.upload(pending.map { parts[$0.part].files[$0.file] }, from: directory.sealed, force: attempt > 0)
-            } catch {
-                uploadFailure = error
+            let replaceable = Set(pending.indices.filter { attempt > 0 || listed.contains(parts[pending[$0].part].files[pending[$0].file].relativePath) })
+            var uploadFailures: [RemoteSession.Failure?] = Array(repeating: nil, count: pending.count)
+            for immutable in [false, true] {
+                let group = pending.indices.filter { replaceable.contains($0) != immutable }
+                do {
+                    try await session.upload(group.map { parts[pending[$0].part].files[pending[$0].file] }, from: directory.sealed,
+                                             force: attempt > 0, immutable: immutable)
+                } catch {
+                    for k in group { uploadFailures[k] = error }
+                }
             }
-            let (checks, listingFailure) = await session.check(pending.map { parts[$0.part].files[$0.file] })
+            let (checks, listingFailure, _) = await session.check(pending.map { parts[$0.part].files[$0.file] })
             var again: [(part: Int, file: Int)] = []
             var reasons: [String] = []
             for (k, item) in pending.enumerated() {
                 outcomes[item.part].checks[item.file] = checks[k]
                 guard !checks[k].verified else { continue }
                 let file = parts[item.part].files[item.file]
+                let uploadFailure = uploadFailures[k]
                 let failure = uploadFailure ?? listingFailure
                     ?? RemoteSession.Failure(kind: .verification, message: "\(file.role.rawValue) \(file.name) on the remote: \(Self.describe(checks[k], file))"
                                              + (attempt > 0 ? " after a repair" : ""))

@@ -83,6 +83,17 @@ func recordedTexts(_ root: String) -> [String: String] {
                 #expect(prune.exitCode == 78 && prune.stderr.contains("is the data directory"), "\(prune)")
                 #expect(try bench.data.sealedFiles() == sealed)
             }
+            // A union that writes elsewhere but lists sealed/, with filters in the environment that
+            // would hide ship's probes (and age and size limits that hide a fresh or small file):
+            // the variables are dropped, said, and the union refused; prune deletes nothing.
+            let union = env.merging(["RCLONE_CONFIG_UN_TYPE": "union", "RCLONE_CONFIG_UN_UPSTREAMS": bench.data.root + "/sealed:ro " + remote,
+                                     "RCLONE_EXCLUDE": ".*", "RCLONE_MIN_SIZE": "1", "RCLONE_MIN_AGE": "2s", "RCLONE_VERBOSE": "2"]) { $1 }
+            for arguments in [[String](), ["prune", "--keep-days", "0"]] {
+                let outcome = try await runShip(arguments + ["--data-dir", bench.data.root, "--remote", "un:"], env: union)
+                #expect(outcome.exitCode == 78 && outcome.stderr.contains("lists the data directory"), "\(outcome)")
+                #expect(outcome.stderr.contains("ignoring RCLONE_EXCLUDE, RCLONE_MIN_AGE, RCLONE_MIN_SIZE, RCLONE_VERBOSE"), "\(outcome.stderr)")
+                #expect(try bench.data.sealedFiles() == sealed)
+            }
         }
     }
 }

@@ -16,9 +16,20 @@ import Testing
         (":sftp,pass=UNTERMINATED", ":sftp,pass=***"),
         (":sftp,pass=\"open:archive", ":sftp,pass=***"),
         (":local,nounc:/x", ":local,nounc:/x"),
+        // A shown parameter holding a URL with user info, a URL in the path, an unquoted URL.
+        (":s3,provider=Minio,endpoint='http://AKID:SECRETZ7@127.0.0.1:1',access_key_id=x,secret_access_key=y:bucket",
+         ":s3,provider=Minio,endpoint='http://***@127.0.0.1:1',access_key_id=***,secret_access_key=***:bucket"),
+        (":sftp,host=h:http://AKID:SECRETZ7@host/x", ":sftp,host=h:http://***@host/x"),
+        (":webdav,url=http://u:SECRETZ7@h,pass=SECRETP8:path", ":webdav,url=http:***"),
     ])
     func remotesAreMasked(_ remote: String, _ shown: String) {
         #expect(Redaction(remote: remote).shownRemote == shown)
+    }
+
+    @Test func anUnquotedURLHidesTheRestOfTheRemoteEverywhere() {
+        let r = Redaction(remote: ":webdav,url=http://u:SECRETZ7@h,pass=SECRETP8:path")
+        let scrubbed = r.scrub("ERROR : pass=SECRETP8 user u:SECRETZ7 failed")
+        #expect(!scrubbed.contains("SECRETP8") && !scrubbed.contains("SECRETZ7"), "\(scrubbed)")
     }
 
     @Test func scrubMasksTheRemoteAndItsSecretsInFreeText() {

@@ -74,10 +74,33 @@ private let segment = ShippedFile(role: .segment, directory: "2026/11/21", name:
         ("Failed to copy: Update ReadFrom failed: connection lost", .unavailable),
         ("Failed to copy: 503 Service Unavailable", .unavailable),
         ("corrupted on transfer: sizes differ 40123 vs 1000", .unavailable),
+        ("2026/12/01/x.jsonl.gz: Source and destination exist but do not match: immutable file modified", .conflict),
     ])
     func classifies(stderr: String, expected: ShipFailure) {
         let call = RcloneCall(argv: ["rclone"], exitCode: 1, startedAt: .now(), microseconds: 0, stderr: "2026/11/21 10:00:00 ERROR : " + stderr)
         #expect(ShipFailure.classify(call) == expected)
+    }
+
+    /// rclone's DEBUG and INFO lines (at -vv, "pacer: Rate limited" while it retries a refused
+    /// connection) do not classify a failure.
+    @Test func onlyProblemLinesClassify() {
+        let stderr = """
+            2026/11/21 10:00:00 DEBUG : pacer: low level retry 1/10 (error googleapi: Error 403: Rate Limit Exceeded, rateLimitExceeded)
+            2026/11/21 10:00:00 INFO  : quota check skipped
+            2026/11/21 10:00:01 ERROR : couldn't connect SSH: dial tcp 127.0.0.1:1: connect: connection refused
+            """
+        #expect(ShipFailure.classify(RcloneCall(argv: ["rclone"], exitCode: 1, startedAt: .now(), microseconds: 0, stderr: stderr)) == .unavailable)
+    }
+
+    /// Variables that would hide files from ship's listings, skip copies or move the log are not
+    /// passed to rclone; remotes and tuning are.
+    @Test func rcloneIsNotGivenVariablesThatHideFiles() {
+        let environment = ["RCLONE_EXCLUDE": ".*", "RCLONE_FILTER_FROM": "f", "RCLONE_MIN_AGE": "2s", "RCLONE_MAX_SIZE": "1", "RCLONE_DRY_RUN": "true",
+                           "RCLONE_IGNORE_ERRORS": "true", "RCLONE_LOG_FILE": "/x", "RCLONE_VERBOSE": "2", "RCLONE_FILES_FROM_RAW": "f",
+                           "RCLONE_CONFIG": "/etc/x", "RCLONE_CONFIG_GD_TYPE": "drive", "RCLONE_TRANSFERS": "2", "RCLONE_BWLIMIT": "1M",
+                           "RCLONE_DRIVE_CHUNK_SIZE": "8M", "PATH": "/bin"]
+        #expect(Rclone.ignoredVariables(environment) == ["RCLONE_DRY_RUN", "RCLONE_EXCLUDE", "RCLONE_FILES_FROM_RAW", "RCLONE_FILTER_FROM",
+                                                         "RCLONE_IGNORE_ERRORS", "RCLONE_LOG_FILE", "RCLONE_MAX_SIZE", "RCLONE_MIN_AGE", "RCLONE_VERBOSE"])
     }
 
     @Test func aMissingRcloneIsConfigurationAndStatusesFollowTheDocumentedOrder() {
@@ -308,6 +331,58 @@ private struct ShipFixture {
         try DurableFile.replace(Array(ours.prefix(ours.count / 2)), at: remoteDay + SealWindow.manifestSuffix, temporaryDirectory: theirs.seal.scratch)
         #expect(await mine.ship(remote: theirs.remote) == .complete)
         #expect(try DurableFile.read(remoteDay + SealWindow.manifestSuffix) == ours)
+    }
+
+    /// A listing that misses another part's files (an outage's "directory not found", an
+    /// eventually consistent Drive listing) never lets ship replace them: what no listing of the
+    /// run showed is sent `--immutable`, and rclone's refusal is a conflict.
+    @Test func aListingThatMissesAnotherPartNeverLetsShipOverwriteIt() async throws {
+        let mine = ShipFixture(windows: 1), theirs = ShipFixture(windows: 1)
+        defer { mine.seal.remove(); theirs.seal.remove() }
+        #expect(await theirs.ship() == .complete)
+        let remoteDay = theirs.remote + "/" + theirs.day + "/" + theirs.window.partName(1)
+        let before = try DurableFile.read(remoteDay + SealWindow.segmentSuffix), manifestBefore = try DurableFile.read(remoteDay + SealWindow.manifestSuffix)
+        // The first md5 listing (the conflict check's) says the day folder does not exist.
+        let lying = mine.seal.scratch + "/rclone-lying"
+        try DurableFile.create(Array("""
+            #!/bin/sh
+            case " $* " in
+            *" lsjson "*"--hash-type"*) if [ ! -e "\(mine.seal.scratch)/lied" ]; then
+                    touch "\(mine.seal.scratch)/lied"; echo "ERROR : error listing: directory not found" >&2; exit 3
+                fi ;;
+            esac
+            exec rclone "$@"
+            """.utf8), at: lying, temporaryDirectory: mine.seal.scratch)
+        chmod(lying, 0o755)
+        #expect(await mine.ship(program: lying, remote: theirs.remote) == .mismatch)
+        #expect(access(mine.seal.scratch + "/lied", F_OK) == 0, "the lie was told")
+        #expect(try DurableFile.read(remoteDay + SealWindow.segmentSuffix) == before)
+        #expect(try DurableFile.read(remoteDay + SealWindow.manifestSuffix) == manifestBefore)
+        let receipt = try mine.receipt(mine.window.partName(1))
+        #expect(receipt.summary.status == .failed && receipt.text.contains("\"error_class\":\"conflict\"") && receipt.text.contains("--immutable"),
+                "\(receipt.text)")
+    }
+
+    /// A listing that cannot show a file ship just wrote (a filter, an age limit, a union writing
+    /// elsewhere) could hide another part's manifest or the data directory's own files: refused.
+    @Test func aListingThatHidesFilesIsRefused() async throws {
+        let f = ShipFixture(windows: 1)
+        defer { f.seal.remove() }
+        // An rclone whose own settings (not ship's environment) hide dot files.
+        let hiding = f.seal.scratch + "/rclone-hiding"
+        try DurableFile.create(Array("#!/bin/sh\nRCLONE_EXCLUDE='.*' exec rclone \"$@\"\n".utf8), at: hiding, temporaryDirectory: f.seal.scratch)
+        chmod(hiding, 0o755)
+        let before = f.contents()
+        #expect(await f.ship(program: hiding) == .configuration)
+        let receipt = try f.receipt(f.window.partName(1))
+        #expect(receipt.text.contains("does not appear in the remote's listing"), "\(receipt.text)")
+        #expect(f.contents().filter { !$0.key.hasPrefix("/receipts/") } == before.filter { !$0.key.hasPrefix("/receipts/") })
+        #expect(access(f.remote + "/" + f.day + "/" + f.window.partName(1) + SealWindow.segmentSuffix, F_OK) != 0, "nothing sent")
+        // Shipped for real: prune through the hiding rclone deletes nothing.
+        #expect(await f.ship() == .complete)
+        let shipped = f.contents()
+        #expect(await f.prune(program: hiding) == .configuration)
+        #expect(f.contents() == shipped)
     }
 
     /// Issue 9 §3: however the remote is spelled, if files sent to it land in the data directory
