@@ -70,28 +70,26 @@ func recordedTexts(_ root: String) -> [String: String] {
             try await bench.makeParts([2])
             let sealed = try bench.data.sealedFiles()
             let env = bench.environment(nil)
-            for remote in [":local:" + bench.data.root + "/sealed", ":local:" + bench.data.root] {
-                let ship = try await runShip(["--data-dir", bench.data.root, "--remote", remote], env: env)
-                #expect(ship.exitCode == 78 && ship.stderr.contains("is the data directory"), "\(ship)")
-            }
-            // Shipped for real, the windows ended: prune through the data directory itself deletes nothing.
             let remote = bench.scratch + "/remote"
-            #expect(try await runShip(["--data-dir", bench.data.root, "--remote", remote], env: env).exitCode == 0)
-            try await bench.waitForWindowsToEnd()
-            for remote in [":local:" + bench.data.root + "/sealed", ":local:" + bench.data.root] {
-                let prune = try await runShip(["prune", "--keep-days", "0", "--data-dir", bench.data.root, "--remote", remote], env: env)
-                #expect(prune.exitCode == 78 && prune.stderr.contains("is the data directory"), "\(prune)")
-                #expect(try bench.data.sealedFiles() == sealed)
-            }
             // A union that writes elsewhere but lists sealed/, with filters in the environment that
             // would hide ship's probes (and age and size limits that hide a fresh or small file):
-            // the variables are dropped, said, and the union refused; prune deletes nothing.
+            // the variables are dropped, said, and the union refused.
             let union = env.merging(["RCLONE_CONFIG_UN_TYPE": "union", "RCLONE_CONFIG_UN_UPSTREAMS": bench.data.root + "/sealed:ro " + remote,
                                      "RCLONE_EXCLUDE": ".*", "RCLONE_MIN_SIZE": "1", "RCLONE_MIN_AGE": "2s", "RCLONE_VERBOSE": "2"]) { $1 }
-            for arguments in [[String](), ["prune", "--keep-days", "0"]] {
-                let outcome = try await runShip(arguments + ["--data-dir", bench.data.root, "--remote", "un:"], env: union)
-                #expect(outcome.exitCode == 78 && outcome.stderr.contains("lists the data directory"), "\(outcome)")
-                #expect(outcome.stderr.contains("ignoring RCLONE_EXCLUDE, RCLONE_MIN_AGE, RCLONE_MIN_SIZE, RCLONE_VERBOSE"), "\(outcome.stderr)")
+            let selves = [(":local:" + bench.data.root + "/sealed", env), (":local:" + bench.data.root, env), ("un:", union)]
+            for (remote, env) in selves {
+                let ship = try await runShip(["--data-dir", bench.data.root, "--remote", remote], env: env)
+                #expect(ship.exitCode == 78 && (ship.stderr.contains("is the data directory") || ship.stderr.contains("lists the data directory")), "\(ship)")
+            }
+            let said = try await runShip(["--data-dir", bench.data.root, "--remote", "un:"], env: union)
+            #expect(said.stderr.contains("ignoring RCLONE_EXCLUDE, RCLONE_MIN_AGE, RCLONE_MIN_SIZE, RCLONE_VERBOSE"), "\(said.stderr)")
+            // Shipped for real, the windows ended: prune through the data directory itself deletes nothing.
+            #expect(try await runShip(["--data-dir", bench.data.root, "--remote", remote], env: env).exitCode == 0)
+            try await bench.waitForWindowsToEnd()
+            for (remote, env) in selves {
+                let prune = try await runShip(["prune", "--keep-days", "0", "--data-dir", bench.data.root, "--remote", remote], env: env)
+                #expect(prune.exitCode == 78 && (prune.stderr.contains("is the data directory") || prune.stderr.contains("lists the data directory")),
+                        "\(prune)")
                 #expect(try bench.data.sealedFiles() == sealed)
             }
         }
