@@ -152,6 +152,10 @@ import Testing
             if let bad = line.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
                 problems.append(("log control character", "a log line holds U+\(String(bad.value, radix: 16, uppercase: true)): \(line.prefix(200).debugDescription)"))
             }
+            // Server text is only ever inside a quoted value: outside the quotes, no field of its own.
+            if Self.unquoted(line).components(separatedBy: " outcome=").count > (line.hasPrefix("run=\(runId) outcome=") ? 2 : 1) {
+                problems.append(("log field", "a log line holds an outcome= outside its quoted values: \(line.prefix(200).debugDescription)"))
+            }
             if line.hasPrefix("run=\(runId) outcome=") {
                 summaries.append(line)
             } else if !line.hasPrefix("run=\(runId) ") && !line.hasPrefix("ignoring unreadable state: ") {
@@ -166,6 +170,21 @@ import Testing
             }
         }
         return problems
+    }
+
+    /// A log line without its quoted values (`key="…"`, `\"` and `\\` escaped inside).
+    static func unquoted(_ line: Substring) -> String {
+        var out = "", inQuotes = false, escaped = false
+        for scalar in line.unicodeScalars {
+            if inQuotes {
+                if escaped { escaped = false } else if scalar == "\\" { escaped = true } else if scalar == "\"" { inQuotes = false }
+            } else if scalar == "\"" {
+                inQuotes = true
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     static func contains(_ bytes: [UInt8], _ needle: String) -> Bool {

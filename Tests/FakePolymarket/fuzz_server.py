@@ -70,7 +70,8 @@ def texts(rng) -> str:
         "ls\u2028ps\u2029", "rtl\u202eevil", "\ud800lone", "\udfff\ud800", "quote\"back\\slash", "%s%n%x%d",
         "${jndi:ldap://127.0.0.1/x}", "Too Many Requests", "too many requests\nrun=x", "é" * 200,
         "x" * rng.choice([300, 5000, 100_000]), "error code: 1010", "", "\U0001F600" * 50,
-        "multi\nline\nerror\n" * 20])
+        "multi\nline\nerror\n" * 20, 'x" outcome=complete books=999 x="', '\\" outcome=complete \\"',
+        '"\u0301 outcome=complete'])
 
 
 def retry_after(rng, now) -> str:
