@@ -24,6 +24,24 @@ public struct DataDirectory: Sendable {
 
     public static let snapshotSuffix = ".jsonl.gz"
 
+    /// The standard folders: each must be a real directory, never a symbolic link. Every tool
+    /// refuses a link there alike, rather than some following it and others not (ship lists
+    /// `sealed/` without following links, and seal's files are linked and renamed from `tmp/`,
+    /// which fails across disks): to keep the data elsewhere, link the data directory itself.
+    public var folders: [String] { [spool, sealed, receipts, quarantine, state, temporary, cache] }
+
+    /// Why no tool may use this data directory: a standard folder that exists but is not a real
+    /// directory. nil when each is one or is absent (made when needed).
+    public func layoutProblem() -> String? {
+        for folder in folders {
+            var info = stat()
+            guard lstat(folder, &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { continue }
+            return "\(folder) is \(DurableFile.fileType(info.st_mode)), not a directory: the data directory's folders must be real "
+                + "directories (to keep the data on another disk, make the data directory itself the link); nothing done"
+        }
+        return nil
+    }
+
     /// Creates the directories that are missing.
     public func prepare() throws(FileError) {
         for directory in [spool, temporary, cache, state] { try DurableFile.makeDirectories(directory) }
@@ -72,28 +90,41 @@ public struct DataDirectory: Sendable {
         return start + "." + Digest.sha256Hex(name).prefix(16)
     }
 
-    /// The `YYYY/MM/DD` directories under `sealed/` or `receipts/`, in date order.
-    public static func dayDirectories(under root: String) -> [String] {
-        func numbered(_ path: String, _ digits: Int) -> [String] {
-            (names(in: path) ?? []).filter { $0.count == digits && $0.allSatisfy(\.isASCII) && Int($0) != nil }
+    /// The `YYYY/MM/DD` directories under `sealed/`, in date order. A directory that is there
+    /// but cannot be listed (no permission, an I/O error; `root` a link) throws: what it holds
+    /// must never pass for nothing. `root` absent holds none; an entry that is a link is not followed.
+    static func dayDirectories(under root: String) throws(FileError) -> [String] {
+        func numbered(_ path: String, _ digits: Int, top: Bool = false) throws(FileError) -> [String] {
+            try listed(path, top: top).filter { $0.count == digits && $0.allSatisfy(\.isASCII) && Int($0) != nil }
         }
         var days: [String] = []
-        for year in numbered(root, 4) {
-            for month in numbered(root + "/" + year, 2) {
-                days += numbered(root + "/" + year + "/" + month, 2).map { year + "/" + month + "/" + $0 }
+        for year in try numbered(root, 4, top: true) {
+            for month in try numbered(root + "/" + year, 2) {
+                days += try numbered(root + "/" + year + "/" + month, 2).map { year + "/" + month + "/" + $0 }
             }
         }
         return days
     }
 
+    /// A directory's names; none when it is absent, or below the top a link (ELOOP) or no
+    /// directory (ENOTDIR): listings never descend into a link.
+    private static func listed(_ path: String, top: Bool = false) throws(FileError) -> [String] {
+        if let names = names(in: path) { return names }
+        guard errno == ENOENT || (!top && (errno == ELOOP || errno == ENOTDIR)) else { throw FileError("list", path) }
+        return []
+    }
+
     /// Every sealed part, found by its manifest (a segment alone is a seal cut short; a part
     /// pruned halfway keeps its manifest), as its day directory, window and name, in date order.
-    public func sealedParts() -> [(day: String, window: SealWindow, name: String)] {
-        Self.dayDirectories(under: sealed).flatMap { day in
-            (Self.names(in: sealed + "/" + day) ?? []).compactMap { name in
-                SealWindow.parse(partFileName: name).flatMap { $0.isManifest ? (day, $0.window, $0.window.partName($0.part)) : nil }
+    /// Throws when a directory of `sealed/` is there but cannot be listed.
+    public func sealedParts() throws(FileError) -> [(day: String, window: SealWindow, name: String)] {
+        var parts: [(day: String, window: SealWindow, name: String)] = []
+        for day in try Self.dayDirectories(under: sealed) {
+            for name in try Self.listed(sealed + "/" + day) {
+                if let parsed = SealWindow.parse(partFileName: name), parsed.isManifest { parts.append((day, parsed.window, parsed.window.partName(parsed.part))) }
             }
         }
+        return parts
     }
 
     /// Removes in-flight files left by killed runs. Only files older than `age` seconds go, so a

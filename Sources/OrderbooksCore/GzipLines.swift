@@ -1,7 +1,8 @@
 /// Reads a gzip JSON Lines file in chunks: hashes its bytes as stored, inflates them and hands
 /// each line on. Memory stays at a chunk plus the longest line, however large the file: a line
-/// longer than `LineSplitter.maxLineBytes` (or more text than `maxInflatedBytes`) stops the
-/// reading of lines there, as the first gzip error does; the file is still hashed to its end.
+/// longer than `LineSplitter.maxLineBytes` (or more text than `maxInflatedBytes`, or more lines
+/// than `maxLines`) stops the reading of lines there, as the first gzip error does; the file is
+/// still hashed to its end.
 public enum GzipLines {
     public struct Result: Sendable {
         public var bytes: Int64
@@ -23,19 +24,14 @@ public enum GzipLines {
     static let chunkSize = 256 * 1024
 
     public static func read(_ path: String, md5: Bool = false, maxFileBytes: Int64 = .max, maxInflatedBytes: Int64 = .max,
-                            line: ([UInt8]) -> Void) -> Result {
+                            maxLines: Int = .max, line: ([UInt8]) -> Void) -> Result {
         let digests = FileDigests(md5: md5)
         let inflater = GzipInflater()
-        var splitter = LineSplitter()
-        var lines = 0
+        var splitter = LineSplitter(maxLines: maxLines)
         var inflated: Int64 = 0
         var gzipError: GzipError? = nil
         var limitExceeded: String? = nil
         var readError: FileError? = nil
-        func take(_ text: [UInt8]) {
-            lines += 1
-            line(text)
-        }
         do throws(FileError) {
             try DurableFile.forEachChunk(path, size: chunkSize, maxBytes: maxFileBytes) { piece in
                 digests.update(piece)
@@ -48,8 +44,9 @@ public enum GzipLines {
                             limitExceeded = "more than \(maxInflatedBytes) bytes of text"
                             return false
                         }
-                        splitter.feed(text, take)
-                        if splitter.overlong { limitExceeded = "line \(lines + 1) is longer than \(LineSplitter.maxLineBytes) bytes" }
+                        splitter.feed(text, line)
+                        if splitter.overlong { limitExceeded = "line \(splitter.lines + 1) is longer than \(LineSplitter.maxLineBytes) bytes" }
+                        if splitter.tooMany { limitExceeded = "more than \(maxLines) lines" }
                         return limitExceeded == nil
                     }
                 } catch {

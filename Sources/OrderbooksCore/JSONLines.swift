@@ -2,7 +2,8 @@ import Glibc
 
 /// Cuts a byte stream into lines (without their `\n`) across the pieces it arrives in, so a
 /// decompressed file is read row by row without being held whole. A line longer than
-/// `maxLength` stops it: nothing more is handed on, so memory stays bounded whatever the input.
+/// `maxLength` stops it: nothing more is handed on, so memory stays bounded whatever the input;
+/// so does a line past `maxLines`, so the time spent on a file's lines is bounded too.
 public struct LineSplitter {
     /// The longest row the tools accept (docs/FORMAT.md): snap's default body cap (16 MiB), the
     /// most any one row can embed, plus room for the row's own members. Real rows are a few KB:
@@ -11,13 +12,18 @@ public struct LineSplitter {
 
     private var pending: [UInt8] = []
     private let maxLength: Int
+    private let maxLines: Int
+    /// Lines handed on so far.
+    public private(set) var lines = 0
     /// Set at the first line longer than `maxLength`; nothing is handed on after it.
     public private(set) var overlong = false
+    /// Set at the first complete line past `maxLines`; nothing is handed on after it.
+    public private(set) var tooMany = false
 
-    public init(maxLength: Int = LineSplitter.maxLineBytes) { self.maxLength = maxLength }
+    public init(maxLength: Int = LineSplitter.maxLineBytes, maxLines: Int = .max) { (self.maxLength, self.maxLines) = (maxLength, maxLines) }
 
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ line: ([UInt8]) -> Void) {
-        guard let base = bytes.baseAddress, !overlong else { return }
+        guard let base = bytes.baseAddress, !overlong, !tooMany else { return }
         var start = 0
         while start < bytes.count {
             let newline = memchr(base + start, 0x0A, bytes.count - start)
@@ -32,6 +38,12 @@ public struct LineSplitter {
                 pending.append(contentsOf: bytes[start...])
                 return
             }
+            guard lines < maxLines else {
+                tooMany = true
+                pending = []
+                return
+            }
+            lines += 1
             if pending.isEmpty {
                 line(Array(bytes[start..<end]))
             } else {

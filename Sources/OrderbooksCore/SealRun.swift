@@ -72,6 +72,10 @@ public struct SealRun {
     public func run() -> ExitStatus {
         signal(SIGPIPE, SIG_IGN)
         SealRun.returnLargeBuffers()
+        if let problem = directory.layoutProblem() {
+            log(.error, "seal: \(problem)")
+            return .cannotWrite
+        }
         let lock: FileLock
         do {
             for dir in [directory.spool, directory.temporary, directory.state, directory.sealed, directory.quarantine] {

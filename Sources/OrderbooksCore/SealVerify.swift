@@ -6,21 +6,26 @@ import Glibc
 public struct SealVerify {
     let paths: [String]
     let log: Log
-    /// When no path is given: the data directory's `sealed/`, which may not exist yet.
-    let sealedDirectory: String?
+    /// When no path is given: the data directory, whose `sealed/` may not exist yet.
+    let directory: DataDirectory?
 
     public init(paths: [String], log: Log) {
-        (self.paths, self.log, sealedDirectory) = (paths, log, nil)
+        (self.paths, self.log, directory) = (paths, log, nil)
     }
 
     /// Everything under `directory`'s `sealed/`.
     public init(dataDirectory directory: DataDirectory, log: Log) {
-        (paths, self.log, sealedDirectory) = ([directory.sealed], log, directory.sealed)
+        (paths, self.log, self.directory) = ([directory.sealed], log, directory)
     }
 
     public func run() -> ExitStatus {
         SealRun.returnLargeBuffers()
-        if let sealedDirectory, access(sealedDirectory, F_OK) != 0, errno == ENOENT {
+        if let problem = directory?.layoutProblem() {
+            print("BAD  \(problem)")
+            log(.error, "seal verify: \(problem)")
+            return .mismatch
+        }
+        if let sealedDirectory = directory?.sealed, access(sealedDirectory, F_OK) != 0, errno == ENOENT {
             // Before the first seal: nothing is wrong, there is nothing to check.
             let summary = "seal verify: nothing sealed yet (\(sealedDirectory) does not exist); 0 checked"
             print(summary)

@@ -8,8 +8,8 @@ import Glibc
 /// Two probes, each for every day directory the run touches, since a remote may map one day
 /// folder differently from its root (a symlinked day, a union):
 /// - written: a file with a unique name sent through rclone (`rcat`) to `<remote>/<day>/`, then
-///   looked for in the data directory (a walk that never follows a link or opens a file, plus
-///   ship's own paths `sealed/<day>/`, which ship reads through links), then deleted (`deletefile`);
+///   looked for in the data directory (a walk that never follows a link or opens a file), then
+///   deleted (`deletefile`);
 /// - read: a file with another unique name put in `sealed/<day>/` before the run's listings of
 ///   `<remote>/<day>`, which must not show it: a remote whose listing is the data directory
 ///   would prove our files by themselves;
@@ -115,8 +115,9 @@ struct SelfRemoteProbe {
     }
 
     /// Where the written probe is in the data directory: a walk of its tree that never follows a
-    /// symbolic link or opens anything but a directory, with its standard folders walked even
-    /// when they are links (ship reads sealed/ through them), each directory once.
+    /// symbolic link or opens anything but a directory, each directory once. Its standard folders
+    /// and the run's day directories are opened by name too: ship refuses to start when a folder
+    /// is a link (DataDirectory.layoutProblem), but one could be made a link since.
     func landedLocally() -> [String] {
         var found: [String] = []
         var seen = Set<[UInt64]>()

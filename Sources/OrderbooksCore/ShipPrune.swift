@@ -34,7 +34,12 @@ public struct ShipPrune {
         var (young, unshipped) = (0, 0)
         var worst: ShipFailure?
 
-        for (day, window, part) in directory.sealedParts() {
+        let sealedParts: [(day: String, window: SealWindow, name: String)]
+        do { sealedParts = try directory.sealedParts() } catch {
+            log(.error, "ship prune: \(error); nothing pruned")
+            return .checkFailed
+        }
+        for (day, window, part) in sealedParts {
             guard let receipt = Receipt.summary(in: directory, day: day, part: part), receipt.status == .verified, receipt.files.count == 2 else {
                 unshipped += 1
                 continue

@@ -43,7 +43,11 @@ public struct ShipRun {
         if let early { return early }
         defer { withExtendedLifetime(lock) {} }
 
-        var (parts, shipped) = pendingParts()
+        var parts: [PendingPart], shipped: Int
+        do { (parts, shipped) = try pendingParts() } catch {
+            log(.error, "ship: \(error); nothing shipped")
+            return .checkFailed
+        }
         if configuration.dryRun {
             for i in parts.indices { checkLocal(&parts[i]) }
             return dryRun(parts)
@@ -279,10 +283,10 @@ public struct ShipRun {
     }
 
     /// Sealed parts whose receipt does not say verified, and how many do.
-    func pendingParts() -> (parts: [PendingPart], shipped: Int) {
+    func pendingParts() throws(FileError) -> (parts: [PendingPart], shipped: Int) {
         var parts: [PendingPart] = []
         var shipped = 0
-        for (day, _, part) in directory.sealedParts() {
+        for (day, _, part) in try directory.sealedParts() {
             if Receipt.summary(in: directory, day: day, part: part)?.status == .verified {
                 shipped += 1
             } else {
@@ -355,9 +359,14 @@ public struct ShipRun {
     }
 
     /// Takes the lock ship and prune share, or says what to exit with at once: 0 when another
-    /// one holds it (without --wait), 73 when it cannot be taken. A dry run writes nothing and
-    /// takes none. Also makes `tmp/`, where receipts and the rclone record are written first.
+    /// one holds it (without --wait), 73 when it cannot be taken, 78 when a folder of the data
+    /// directory is a link (DataDirectory.layoutProblem). A dry run writes nothing and takes
+    /// none. Also makes `tmp/`, where receipts and the rclone record are written first.
     static func lock(_ directory: DataDirectory, _ configuration: ShipConfiguration, log: Log, tool: String) -> (FileLock?, ExitStatus?) {
+        if let problem = directory.layoutProblem() {
+            log(.error, "\(tool): \(problem)")
+            return (nil, .configuration)
+        }
         if configuration.dryRun { return (nil, nil) }
         do {
             try DurableFile.makeDirectories(directory.state)

@@ -62,6 +62,10 @@ public struct SnapRun {
         var backoff = BackoffState()
         var cache = DiscoveryCache()
         if !config.toStdout {
+            if let problem = directory.layoutProblem() {
+                log(.error, "run=\(context.runId) outcome=failed error=" + Log.quoted(problem))
+                return .cannotWrite
+            }
             do { try directory.prepare() } catch {
                 log(.error, "run=\(context.runId) outcome=failed error=" + Log.quoted("\(error)"))
                 return .cannotWrite

@@ -7,8 +7,13 @@ struct SpoolSource {
     /// The largest spool file seal reads (docs/FORMAT.md): a snapshot is some 15 KB, one run's
     /// answers at most a few MB. A larger file is not snap's: quarantined unread.
     static let maxFileBytes: Int64 = 256 << 20
-    /// The most text one spool file may inflate to; reading stops there (a gzip bomb).
-    static let maxInflatedBytes: Int64 = 1 << 30
+    /// The most text one spool file may inflate to, and the most lines it may hold; reading stops
+    /// at either (a gzip bomb: a 2 MB file of newlines is 2 GB of empty lines, some 45 minutes
+    /// of reading, past the unit's start timeout). A real snapshot is well under 1,000 rows and
+    /// 1 MB of text; one whose every answer is at its body cap, tens of MB. Either cap is far
+    /// past that and costs at most a second or so to reach.
+    static let maxInflatedBytes: Int64 = 256 << 20
+    static let maxLines = 100_000
     /// Salvaged rows are compressed in members of about this much text, never all at once.
     static let salvageMemberBytes = 1 << 20
 
@@ -65,7 +70,7 @@ struct SpoolSource {
     }
 
     private func read(_ line: ([UInt8]) -> Void) -> GzipLines.Result {
-        GzipLines.read(path, maxFileBytes: Self.maxFileBytes, maxInflatedBytes: Self.maxInflatedBytes, line: line)
+        GzipLines.read(path, maxFileBytes: Self.maxFileBytes, maxInflatedBytes: Self.maxInflatedBytes, maxLines: Self.maxLines, line: line)
     }
 
     /// Reads a damaged file again and appends its readable rows, each with its newline, to the

@@ -8,8 +8,8 @@ struct Seal: ParsableCommand {
         abstract: "Merge the snapshot files of each closed time window into one segment with a manifest, or check segments.",
         discussion: """
             Exit status: 0 done (or another seal is running, or nothing to seal); 3 sealed, but a damaged spool file \
-            went to quarantine; 73 a segment could not be written (full disk, unwritable directory): its spool files \
-            are kept; 74 a file could not be read, or a part did not read back as written: its spool files are kept; \
+            went to quarantine; 73 a segment could not be written (full disk, unwritable directory, a folder of the data \
+            directory that is a symbolic link): its spool files are kept; 74 a file could not be read, or a part did not read back as written: its spool files are kept; \
             64 bad flag; 78 bad environment variable. seal verify: 0 all good, 1 a mismatch. Formats: docs/FORMAT.md. \
             `seal --flush` runs the default command; its options: seal run --help.
             """,

@@ -12,7 +12,8 @@ struct Ship: AsyncParsableCommand {
             part under its name (not overwritten); 65 a sealed file no longer \
             matches its manifest: refused, not uploaded; 69 remote unreachable or a transfer failed: the next run retries; \
             75 quota or rate limit; 77 credentials or permissions refused; 73 a receipt could not be written; 74 a sealed \
-            file could not be read; 64 bad flag; 78 no remote, rclone missing, or a bad setting. With several, the first of \
+            file or directory could not be read; 64 bad flag; 78 no remote, rclone missing, a bad setting, or a folder of \
+            the data directory that is a symbolic link. With several, the first of \
             78, 73, 65, 77, 75, 69, 1, 74. Receipts: <data-dir>/receipts/ (docs/FORMAT.md). rclone reads its own RCLONE_* \
             variables. `ship --dry-run` runs the default command; its options: ship run --help.
             """,

@@ -88,6 +88,69 @@ import Testing
         try await expectSealed(data, rows + [before])
     }
 
+    @Test func millionsOfEmptyLinesInASmallGzipAreCutAndQuarantined() async throws {
+        let (data, startedAt, rows) = try spoolWithOneSnapshot("hostile-lines")
+        defer { data.remove() }
+        let name = snapshotName(Timestamp(microseconds: startedAt.microseconds + 1_000_000), collector: "c", runId: "fedcba9876543210")
+        let before = #"{"kind":"book","slug":"s","token_id":"before"}"#
+        // A row, then 20 million empty lines: some 20 KB of gzip, 20 MB of text.
+        let made = try await run("/bin/sh", ["-c", #"{ printf '%s\n' "$ROW"; head -c 20000000 /dev/zero | tr '\0' '\n'; } | gzip -9 > "$P""#],
+                                 env: ["ROW": before, "P": data.root + "/spool/" + name])
+        #expect(made.exitCode == 0)
+        let result = try await sealFlush(data)
+        let reason = "more than \(SpoolSource.maxLines) lines; rows after it are not read"
+        #expect(result.exitCode == 3 && result.outcome.stderr.contains("quarantined spool/\(name): \(reason)"), "\(result)")
+        #expect(data.files("spool").isEmpty && data.files("quarantine") == [name, name + ".reason.json"])
+        let note = String(decoding: try DurableFile.read(data.root + "/quarantine/" + name + ".reason.json") ?? [], as: UTF8.self)
+        #expect(note.contains(#""reason":"\#(reason)""#) && note.contains(#""rows_salvaged":1"#), "\(note)")
+        try await expectSealed(data, rows + [before])
+    }
+
+    /// A sealed part whose segment is replaced by `text` (gzipped by `gzip -9`, from a shell
+    /// command) and whose manifest is edited to match its size and to claim `rows` rows: a
+    /// segment damaged behind seal's back, as verify must read it.
+    private func forgedPart(_ label: String, text command: String, rows: Int) async throws -> DataDir {
+        let (data, startedAt, _) = try spoolWithOneSnapshot(label)
+        #expect(try await sealFlush(data).exitCode == 0)
+        let window = SealWindow(containing: startedAt, minutes: 60, collector: "c")
+        let base = data.root + "/sealed/" + window.dayDirectory + "/" + window.partName(1)
+        let segment = base + SealWindow.segmentSuffix, manifest = base + SealWindow.manifestSuffix
+        let made = try await run("/bin/sh", ["-c", "{ \(command); } | gzip -9 > \"$P.new\" && mv -f \"$P.new\" \"$P\""], env: ["P": segment])
+        #expect(made.exitCode == 0)
+        var info = stat()
+        #expect(stat(segment, &info) == 0)
+        let text = String(decoding: try DurableFile.read(manifest) ?? [], as: UTF8.self)
+        let forged = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            guard line.hasPrefix(#"  "files":["#) else { return String(line) }
+            return String(line.replacing(try! Regex(#""bytes":[0-9]+"#), with: #""bytes":\#(info.st_size)"#)
+                .replacing(try! Regex(#""rows":[0-9]+"#), with: #""rows":\#(rows)"#))
+        }.joined(separator: "\n")
+        #expect(unlink(manifest) == 0)
+        try DurableFile.create(Array(forged.utf8), at: manifest, temporaryDirectory: data.root + "/tmp")
+        return data
+    }
+
+    @Test func verifyOfMillionsOfBadLinesStaysSmall() async throws {
+        // Every line bad, and as many rows claimed, so all of them are read.
+        let data = try await forgedPart("hostile-badlines", text: "yes x | head -n 2000000", rows: 2_000_000)
+        defer { data.remove() }
+        let verify = try await runBounded(Paths.seal, ["verify", "--data-dir", data.root], seconds: 120)
+        #expect(!verify.timedOut && verify.exitCode == 1, "\(verify)")
+        #expect(verify.outcome.stdout.contains("line 3 is not a JSON object") && verify.outcome.stdout.contains("; 2000000 bad lines"), "\(verify)")
+        #expect(verify.maxRSSKiB < rssBoundKiB, "\(verify)")
+    }
+
+    @Test func verifyStopsAtTheLinePastTheManifestsRows() async throws {
+        // 20 million empty lines where the manifest says 4 rows: bad at the fifth line.
+        let data = try await forgedPart("hostile-emptylines", text: "head -c 20000000 /dev/zero | tr '\\0' '\\n'", rows: 4)
+        defer { data.remove() }
+        let verify = try await runBounded(Paths.seal, ["verify", "--data-dir", data.root], seconds: 120)
+        #expect(!verify.timedOut && verify.exitCode == 1, "\(verify)")
+        #expect(verify.outcome.stdout.contains("more than 4 lines; the rest is not read"), "\(verify)")
+        // Lines past the limit are neither read nor counted.
+        #expect(verify.outcome.stdout.contains("; 4 bad lines;") && !verify.outcome.stdout.contains("rows, manifest says"), "\(verify)")
+    }
+
     @Test func aNameThatIsNotUTF8IsQuarantinedByItsBytesOnce() async throws {
         let (data, startedAt, rows) = try spoolWithOneSnapshot("hostile-name")
         defer { data.remove() }

@@ -374,6 +374,17 @@ private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
         #expect(inflated.limitExceeded?.contains("more than 100 bytes of text") == true)
     }
 
+    @Test func aLinePastTheMostLinesStopsTheReading() throws {
+        var splitter = LineSplitter(maxLines: 2)
+        var got: [[UInt8]] = []
+        Array("a\nb\n\n\n\nc".utf8).withUnsafeBytes { splitter.feed($0) { got.append($0) } }
+        #expect(got == [Array("a".utf8), Array("b".utf8)] && splitter.tooMany && splitter.remainder.isEmpty)
+        // Exactly the most lines, then an unterminated tail: no limit passed.
+        var exact = LineSplitter(maxLines: 2)
+        Array("a\nb\nc".utf8).withUnsafeBytes { exact.feed($0) { _ in } }
+        #expect(!exact.tooMany && exact.lines == 2 && exact.remainder == Array("c".utf8))
+    }
+
     @Test func rowMembersThatCannotBeSealsAreSkippedNotBuilt() throws {
         let huge = "[" + Array(repeating: "0", count: 100_000).joined(separator: ",") + "]"
         guard case .success(let row) = RowFields.read(Array(#"{"kind":"market","slug":\#(huge),"tokens":\#(huge),"x":1}"#.utf8)) else {
