@@ -30,10 +30,11 @@ public struct DataDirectory: Sendable {
     /// which fails across disks): to keep the data elsewhere, link the data directory itself.
     public var folders: [String] { [spool, sealed, receipts, quarantine, state, temporary, cache] }
 
-    /// Why no tool may use this data directory: a standard folder that exists but is not a real
-    /// directory. nil when each is one or is absent (made when needed).
-    public func layoutProblem() -> String? {
-        for folder in folders {
+    /// Why a tool may not use this data directory: one of `folders` (the standard ones unless
+    /// said) that exists but is not a real directory. nil when each is one or is absent (made
+    /// when needed).
+    public func layoutProblem(of folders: [String]? = nil) -> String? {
+        for folder in folders ?? self.folders {
             var info = stat()
             guard lstat(folder, &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { continue }
             return "\(folder) is \(DurableFile.fileType(info.st_mode)), not a directory: the data directory's folders must be real "

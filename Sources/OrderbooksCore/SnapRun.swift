@@ -62,7 +62,9 @@ public struct SnapRun {
         var backoff = BackoffState()
         var cache = DiscoveryCache()
         if !config.toStdout {
-            if let problem = directory.layoutProblem() {
+            // Only the folders snap writes: a capture lost is lost for good, so a link where seal
+            // or ship work stops them (loudly), never the capture.
+            if let problem = directory.layoutProblem(of: [directory.spool, directory.temporary, directory.state, directory.cache]) {
                 log(.error, "run=\(context.runId) outcome=failed error=" + Log.quoted(problem))
                 return .cannotWrite
             }

@@ -14,8 +14,8 @@ struct Snap: ParsableCommand {
 
             Exit status: 0 every book of every open window captured; 3 partial (some books or markets \
             missing); 4 failed (no book captured); 5 skipped while the CLOB's Retry-After runs; 64 bad \
-            flag; 73 snapshot not written (unwritable data directory, full disk, a folder of it that is a \
-            symbolic link); 78 bad environment \
+            flag; 73 snapshot not written (unwritable data directory, full disk, spool/, tmp/, state/ or \
+            cache/ a symbolic link); 78 bad environment \
             variable or unreadable CA file.
             """,
         version: OrderbooksVersion.current)

@@ -35,10 +35,13 @@ import Testing
             let ship = try await runBounded(Paths.ship, arguments, seconds: 60)
             #expect(ship.exitCode == 78 && ship.outcome.stderr.contains(said) && !ship.outcome.stderr.contains("nothing to ship"), "ship \(command): \(ship)")
         }
-        let snap = try await runBounded(Paths.snap, ["--data-dir", data.root], seconds: 30)
-        #expect(snap.exitCode == 73 && snap.outcome.stderr.contains(said), "\(snap)")
         #expect(data.files("spool") == spool.sorted())
         #expect(data.files("sealed").isEmpty && data.files("quarantine").isEmpty)
+        #expect(DataDir(path: outside).files("").isEmpty)
+        // Capture goes on (a snapshot not taken is lost for good): snap writes only spool/.
+        let dead = "http://127.0.0.1:1"
+        let snap = try await runBounded(Paths.snap, ["--data-dir", data.root, "--gamma-url", dead, "--clob-url", dead], seconds: 30)
+        #expect(snap.exitCode == 4 && data.files("spool").count == spool.count + 1, "\(snap)")
         #expect(DataDir(path: outside).files("").isEmpty)
     }
 
@@ -50,7 +53,7 @@ import Testing
         #expect(unlink(data.root + "/sealed") == 0)
         #expect(try await runBounded(Paths.seal, ["--data-dir", data.root, "--flush"], seconds: 30).exitCode == 0)
         let ship = try await runBounded(Paths.ship, ["--data-dir", data.root, "--remote", data.parent + "/remote"], seconds: 120)
-        #expect(ship.exitCode == 0 && ship.outcome.stderr.contains("verified=1"), "\(ship)")
+        #expect(ship.exitCode == 0 && ship.outcome.stderr.contains("failed=0 refused=0") && !ship.outcome.stderr.contains("verified=0"), "\(ship)")
     }
 
     @Test func aQuarantineLinkIsRefusedBeforeAnythingMoves() async throws {
