@@ -66,10 +66,10 @@ final class RemoteSession {
         try record(await rclone.rcat(path(relative), content: content), "rcat")
     }
 
-    /// Deletes one remote file (ship's own probe); a failure is only logged: it leaves a stray
-    /// dot file on the remote, nothing else.
-    func deleteFile(_ relative: String) async {
-        do throws(Failure) { try record(await rclone.deleteFile(path(relative)), "deletefile") } catch {}
+    /// Deletes one remote file (ship's own probe): its going is part of the proof that the
+    /// remote is not the data directory, so a failure throws.
+    func deleteFile(_ relative: String) async throws(Failure) {
+        try record(await rclone.deleteFile(path(relative)), "deletefile")
     }
 
     /// From now on, a listing that shows a file whose name holds `name` is noted in `sawWatched`.

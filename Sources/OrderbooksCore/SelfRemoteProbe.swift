@@ -9,15 +9,17 @@ import Glibc
 /// folder differently from its root (a symlinked day, a union):
 /// - written: a file with a unique name sent through rclone (`rcat`) to `<remote>/<day>/`, then
 ///   looked for in the data directory (a walk that never follows a link or opens a file), then
-///   deleted (`deletefile`);
+///   deleted (`deletefile`). A remote that renames what it stores (crypt encrypts or obfuscates
+///   names) hides the name, so the walk also notes every file's (device, inode): a file that
+///   appears in the data directory after the write and goes with the delete was the probe;
 /// - read: a file with another unique name put in `sealed/<day>/` before the run's listings of
 ///   `<remote>/<day>`, which must not show it: a remote whose listing is the data directory
 ///   would prove our files by themselves;
 /// - seen: a listing of `<remote>/<day>` taken while the written probe is there must show it. A
 ///   listing that cannot show a file just written (a filter, an age or size limit, a union
 ///   whose writes go elsewhere than its reads) could hide the read probe too, or a manifest.
-/// Cost: three rclone calls per day directory (one day in a normal ship run), and one walk of
-/// the data directory's entries. The probes are dot files, which seal and ship never take for
+/// Cost: three rclone calls per day directory (one day in a normal ship run), and three walks
+/// of the data directory's entries. The probes are dot files, which seal and ship never take for
 /// parts, and hold the run's token, like any small file ship could send.
 struct SelfRemoteProbe {
     static let prefix = ".orderbooks-probe-"
@@ -56,6 +58,7 @@ struct SelfRemoteProbe {
             close(fd)
         }
         session.watch(readName)
+        let before = survey()
         var failure: RemoteSession.Failure?
         var sent: [String] = []
         for day in days {
@@ -69,12 +72,28 @@ struct SelfRemoteProbe {
                 break
             }
         }
-        let landed = landedLocally()
+        let written = survey()
+        let landed = written.named
         var unseen: String?
         if failure == nil && landed.isEmpty {
             do throws(RemoteSession.Failure) { unseen = try await firstDayNotShowing(session) } catch { failure = error }
         }
-        for day in sent { await session.deleteFile(day + "/" + writtenName) }
+        var deleted = true
+        for day in sent {
+            do throws(RemoteSession.Failure) { try await session.deleteFile(day + "/" + writtenName) } catch {
+                deleted = false
+                failure = failure ?? error
+            }
+        }
+        // New files that the delete took away: the probe, under a name the remote gave it.
+        let after = deleted ? survey() : Survey()
+        let vanished = deleted ? Set(written.files.keys).subtracting(before.files.keys).filter { after.files[$0] == nil } : []
+        if landed.isEmpty, let renamed = vanished.first.flatMap({ written.files[$0] }) {
+            throw RemoteSession.Failure(kind: .configuration, message: "the remote \(session.shown("")) is the data directory \(directory.root): "
+                                        + "a file written to it appeared at \(renamed), under another name (a remote that renames or "
+                                        + "encrypts, such as crypt), and went with its deletion. Refused: ship would verify files against "
+                                        + "themselves and prune would delete the only copy. Choose a remote that is not this directory.")
+        }
         if let unseen {
             throw RemoteSession.Failure(kind: .configuration, message: "a file ship wrote to \(session.shown(unseen)) does not appear in the remote's "
                                         + "listing of that folder: rclone is set to hide files (a filter, an age or size limit) or the remote "
@@ -114,23 +133,29 @@ struct SelfRemoteProbe {
         }
     }
 
-    /// Where the written probe is in the data directory: a walk of its tree that never follows a
-    /// symbolic link or opens anything but a directory, each directory once. Its standard folders
-    /// and the run's day directories are opened by name too: ship refuses to start when a folder
-    /// is a link (DataDirectory.layoutProblem), but one could be made a link since.
-    func landedLocally() -> [String] {
-        var found: [String] = []
+    /// The data directory's files: where the written probe is by name, and every other file by
+    /// (device, inode). A walk of the tree that never follows a symbolic link or opens anything
+    /// but a directory, each directory once. Its standard folders and the run's day directories
+    /// are opened by name too: ship refuses to start when a folder is a link
+    /// (DataDirectory.layoutProblem), but one could be made a link since.
+    struct Survey {
+        var named: [String] = []
+        var files: [[UInt64]: String] = [:]
+    }
+
+    func survey() -> Survey {
+        var result = Survey()
         var seen = Set<[UInt64]>()
         let roots = [directory.root, directory.sealed, directory.receipts, directory.state, directory.temporary, directory.root + "/spool",
                      directory.root + "/quarantine"] + days.map { directory.sealed + "/" + $0 }
         for root in roots {
             let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK)
-            if fd >= 0 { walk(fd, path: root, depth: 0, seen: &seen, found: &found) }
+            if fd >= 0 { walk(fd, path: root, depth: 0, seen: &seen, into: &result) }
         }
-        return found
+        return result
     }
 
-    private func walk(_ fd: Int32, path: String, depth: Int, seen: inout Set<[UInt64]>, found: inout [String]) {
+    private func walk(_ fd: Int32, path: String, depth: Int, seen: inout Set<[UInt64]>, into result: inout Survey) {
         var info = stat()
         guard fstat(fd, &info) == 0, seen.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted, depth < 64, let dir = fdopendir(fd) else {
             close(fd)
@@ -143,13 +168,17 @@ struct SelfRemoteProbe {
             if name == [0x2E] || name == [0x2E, 0x2E] { continue }
             let child = path + "/" + String(decoding: name, as: UTF8.self)
             if name.starts(with: token) {
-                found.append(child)
+                result.named.append(child)
                 continue
             }
             var entryInfo = stat()
-            guard Self.at(name, { fstatat(dirfd(dir), $0, &entryInfo, AT_SYMLINK_NOFOLLOW) }) == 0, entryInfo.st_mode & S_IFMT == S_IFDIR else { continue }
+            guard Self.at(name, { fstatat(dirfd(dir), $0, &entryInfo, AT_SYMLINK_NOFOLLOW) }) == 0 else { continue }
+            guard entryInfo.st_mode & S_IFMT == S_IFDIR else {
+                result.files[[UInt64(entryInfo.st_dev), UInt64(entryInfo.st_ino)]] = child
+                continue
+            }
             let childFD = Self.at(name) { openat(dirfd(dir), $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
-            if childFD >= 0 { walk(childFD, path: child, depth: depth + 1, seen: &seen, found: &found) }
+            if childFD >= 0 { walk(childFD, path: child, depth: depth + 1, seen: &seen, into: &result) }
         }
     }
 

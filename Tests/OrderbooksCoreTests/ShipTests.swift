@@ -411,11 +411,23 @@ private struct ShipFixture {
             type = union
             upstreams = \(f.seal.data)/sealed:ro \(elsewhere)
 
+            [cryptnames]
+            type = crypt
+            remote = \(f.seal.data)/sealed
+            password = PFzUQZ8KUN4eQOPWHROWIma_BRqZIx5MThnlVLdC3A
+            filename_encryption = obfuscate
+
+            [cryptfiles]
+            type = crypt
+            remote = \(f.seal.data)
+            password = PFzUQZ8KUN4eQOPWHROWIma_BRqZIx5MThnlVLdC3A
+            directory_name_encryption = false
+
             """.utf8), at: config, temporaryDirectory: f.seal.scratch)
         let remotes = [
             ":local:" + f.seal.data + "/sealed", ":local,case_insensitive=false:" + f.seal.data, "selflocal:" + f.seal.data + "/sealed",
             "selfalias:", "dataalias:sealed", "dataalias:", f.seal.scratch + "/link-sealed", f.seal.scratch + "/link-data/sealed",
-            "readsself:",
+            "readsself:", "cryptnames:backup", "cryptfiles:sealed",
         ]
         for remote in remotes {
             let before = f.contents()
