@@ -25,7 +25,38 @@ public struct Redaction: Sendable {
         self.remote = remote
         var secrets: [String] = []
         shownRemote = Self.redactRemote(remote, secrets: &secrets)
-        self.secrets = Set(secrets.filter { $0.count >= 4 }).sorted { $0.count > $1.count }
+        // rclone quotes a remote in its errors the way Go does (`%q`: `"` as `\"`), and puts
+        // what it took for a path into URLs (percent-encoded): each secret in those forms too.
+        let forms = secrets.flatMap { [$0, Self.goQuoted($0), Self.percentEncoded($0, keeping: ""), Self.percentEncoded($0, keeping: "$&+,:;=@")] }
+        self.secrets = Set(forms.filter { $0.count >= 4 }).sorted { $0.count > $1.count }
+    }
+
+    /// The inside of Go's `%q` of `text`: `\`, `"` and control characters escaped.
+    static func goQuoted(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    /// `text` percent-encoded, every byte but the unreserved ones and `keeping`.
+    static func percentEncoded(_ text: String, keeping: String) -> String {
+        let kept = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8).union(keeping.utf8)
+        var out = ""
+        for byte in text.utf8 {
+            if kept.contains(byte) { out.unicodeScalars.append(Unicode.Scalar(byte)) } else {
+                out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return out
     }
 
     /// `text` with the remote spelled as recorded, every masked value masked again wherever it
@@ -46,6 +77,13 @@ public struct Redaction: Sendable {
         let authorityEnd = text[authorityStart...].firstIndex { "/?#".contains($0) } ?? text.endIndex
         guard let at = text[authorityStart..<authorityEnd].lastIndex(of: "@") else { return text }
         return String(text[..<authorityStart]) + mask + String(text[at...])
+    }
+
+    /// A URL given as a remote's parameter, where a password with a raw `/`, `?` or `#` is not
+    /// user info to a URL parser but is a password all the same: everything up to its last `@` goes.
+    static func parameterURL(_ text: String) -> String {
+        guard let scheme = text.firstRange(of: "://"), let at = text[scheme.upperBound...].lastIndex(of: "@") else { return text }
+        return String(text[..<scheme.upperBound]) + mask + String(text[at...])
     }
 
     /// Every URL in free text with its user info masked (a log line, an error, rclone's stderr).
@@ -123,7 +161,7 @@ public struct Redaction: Sendable {
                 output += "=" + quoted(inner, like: raw, value)
             } else if shownParameters.contains(name) {
                 // A shown value may still be a URL with user info (`url=`, `endpoint='http://key:secret@host'`).
-                let shown = url(value)
+                let shown = parameterURL(value)
                 if shown != value, let at = value.lastIndex(of: "@"), let scheme = value.firstRange(of: "://") {
                     secrets.append(String(value[scheme.upperBound..<at]))
                 }
@@ -134,10 +172,11 @@ public struct Redaction: Sendable {
             }
         }
         let rest = String(characters[i...])
-        // An unquoted URL value ends at its scheme's ':' (`url=http://u:p@h,pass=x:path`), and the
-        // rest of the connection string becomes what rclone takes for the path: none of it is shown.
-        guard rest.hasPrefix("://") else { return output + scrubURLs(in: rest) }
-        let tail = rest.dropFirst(3)
+        // An unquoted URL value ends at its scheme's ':' (`url=http://u:p@h,pass=x:path`), and an
+        // unquoted nested remote at its backend's (`remote=:sftp,pass=x:p`): the rest of the
+        // connection string becomes what rclone takes for the path. None of it is shown.
+        guard rest.hasPrefix("://") || (rest.contains(",") && rest.contains("=")) else { return output + scrubURLs(in: rest) }
+        let tail = rest.drop { ":/".contains($0) }
         if let at = tail.lastIndex(of: "@") { secrets.append(String(tail[..<at])) }
         for pair in tail.split(separator: ",") {
             if let eq = pair.firstIndex(of: "=") { secrets.append(String(pair[pair.index(after: eq)...].prefix { $0 != ":" })) }

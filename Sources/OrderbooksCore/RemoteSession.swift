@@ -98,8 +98,9 @@ final class RemoteSession {
     /// Checks `files` against one fresh listing of each of their directories (plus a download
     /// of each when the remote has no md5). A directory that does not exist is an empty listing
     /// (its files are `missing`); a failed listing or download leaves its files `not_checked`
-    /// and is returned, with every file the listings showed (paths below the remote root).
-    func check(_ files: [ShippedFile]) async -> (checks: [RemoteCheck], failure: Failure?, listed: Set<String>) {
+    /// and is returned, with every file the listings showed (by path below the remote root; the
+    /// first of duplicates).
+    func check(_ files: [ShippedFile]) async -> (checks: [RemoteCheck], failure: Failure?, listed: [String: RemoteEntry]) {
         var checks = [RemoteCheck](repeating: RemoteCheck(status: .notChecked), count: files.count)
         var sha256s: [String: [String]] = [:]
         if method == .downloadSHA256 {
@@ -107,18 +108,18 @@ final class RemoteSession {
             do throws(Failure) {
                 try record(call, "hashsum sha256 --download", answered: sums != nil)
             } catch {
-                return (checks, error, [])
+                return (checks, error, [:])
             }
             sha256s = sums ?? [:]
         }
         var failure: Failure?
-        var listed: Set<String> = []
+        var listed: [String: RemoteEntry] = [:]
         for directory in Set(files.map(\.directory)).sorted() {
             let (call, listing) = await rclone.list(path(directory), md5: method != .downloadSHA256)
             do throws(Failure) {
                 try record(call, "lsjson", answered: listing != nil)
                 note(listing ?? [])
-                for entry in listing ?? [] { listed.insert(directory + "/" + entry.path) }
+                for entry in listing ?? [] where listed[directory + "/" + entry.path] == nil { listed[directory + "/" + entry.path] = entry }
                 for (i, file) in files.enumerated() where file.directory == directory {
                     checks[i] = RemoteCheck.of(file, listing: listing ?? [], method: method ?? .remoteMD5, sha256s: sha256s[file.relativePath])
                 }

@@ -168,15 +168,25 @@ public struct ShipRun {
     ///   that is a prefix of ours holds nothing ours does not, and no receipt is verified by it).
     /// Everything else is a conflict, and any step that fails (listing, download, a read shorter
     /// than listed) fails the part as `unavailable` for the next run: never "no conflict".
+    /// A segment already there under our name with no manifest beside it (a manifest of ours
+    /// proves its segment ours: it is sent only once that verified) is replaced only if it is
+    /// provably ours too: shorter than ours and a prefix of it (our upload, cut
+    /// short), or, on a remote with no hash in its listings, of our size (our upload, damaged on
+    /// the way: it cannot be told apart without a download). A longer one, or one of our size
+    /// whose md5 differs, may be another host's upload not yet finished: a conflict.
     /// Returns the remote files the check's listings showed: only those may be replaced.
     private func refuseConflicts(_ indices: [Int], parts: [PendingPart], outcomes: inout [PartOutcome], session: RemoteSession) async -> Set<String> {
         let manifests = indices.map { parts[$0].files[1] }
         guard !manifests.isEmpty else { return [] }
         let (checks, failure, listed) = await session.check(manifests)
+        var withoutManifest: [Int] = []
         for (k, i) in indices.enumerated() {
             let remote = session.shown(manifests[k].relativePath)
             switch checks[k].status {
-            case .missing, .verified:
+            case .missing:
+                withoutManifest.append(i)
+                continue
+            case .verified:
                 continue
             case .notChecked:
                 outcomes[i].fail(failure?.kind ?? .unavailable, failure?.message ?? "the remote could not be listed")
@@ -216,7 +226,43 @@ public struct ShipRun {
                              + "\(theirs.files[0].rows) rows, collector \(theirs.collector)); ours is sha256 \(ours.sha256). Not overwritten: another host "
                              + "with the same collector id, or a data directory moved without its receipts/? Compare them and move one aside.")
         }
-        return listed
+        for i in withoutManifest where outcomes[i].failure == nil {
+            let ours = parts[i].files[0]
+            guard let theirs = listed[ours.relativePath], theirs.bytes != ours.bytes || (theirs.md5 != nil && theirs.md5 != ours.md5) else { continue }
+            let remote = session.shown(ours.relativePath)
+            let notOurs = "\(remote) already exists, \(theirs.bytes) bytes\(theirs.md5.map { ", md5 " + $0 } ?? ""), and is not an upload of ours "
+                + "(\(ours.bytes) bytes, md5 \(ours.md5)) cut short: another host's part, not finished? Not overwritten; compare them and move one aside."
+            guard theirs.bytes < ours.bytes else {
+                outcomes[i].fail(.conflict, notOurs)
+                continue
+            }
+            let bytes: [UInt8]
+            do throws(RemoteSession.Failure) {
+                bytes = try await session.read(ours.relativePath)
+            } catch {
+                outcomes[i].fail(.unavailable, "\(remote) exists and could not be read to tell whether it is ours, so it is not overwritten: \(error.message)")
+                continue
+            }
+            if bytes.count != theirs.bytes || !Self.isPrefix(bytes, of: parts[i].localPaths[0]) { outcomes[i].fail(.conflict, notOurs) }
+        }
+        return Set(listed.keys)
+    }
+
+    /// Whether `bytes` are the first bytes of the file at `path`, read a chunk at a time.
+    static func isPrefix(_ bytes: [UInt8], of path: String) -> Bool {
+        var offset = 0
+        var same = true
+        do throws(FileError) {
+            try DurableFile.forEachChunk(path, size: 1 << 20) { chunk in
+                let n = min(chunk.count, bytes.count - offset)
+                if n > 0 && same && !chunk.prefix(n).elementsEqual(bytes[offset..<(offset + n)]) { same = false }
+                offset += n
+                return nil
+            }
+        } catch {
+            return false
+        }
+        return same && offset == bytes.count
     }
 
     /// A remote file under a manifest's name larger than this and than ours is not one of ours
@@ -232,7 +278,9 @@ public struct ShipRun {
                       session: RemoteSession) async {
         var pending = items
         for attempt in 0..<2 where !pending.isEmpty {
-            let replaceable = Set(pending.indices.filter { attempt > 0 || listed.contains(parts[pending[$0].part].files[pending[$0].file].relativePath) })
+            // A repair too: a file no listing showed before our copy may have been someone
+            // else's all along (a remote with no hash skips one of the same size unseen).
+            let replaceable = Set(pending.indices.filter { listed.contains(parts[pending[$0].part].files[pending[$0].file].relativePath) })
             var uploadFailures: [RemoteSession.Failure?] = Array(repeating: nil, count: pending.count)
             for immutable in [false, true] {
                 let group = pending.indices.filter { replaceable.contains($0) != immutable }

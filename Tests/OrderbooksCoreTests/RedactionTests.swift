@@ -21,9 +21,21 @@ import Testing
          ":s3,provider=Minio,endpoint='http://***@127.0.0.1:1',access_key_id=***,secret_access_key=***:bucket"),
         (":sftp,host=h:http://AKID:SECRETZ7@host/x", ":sftp,host=h:http://***@host/x"),
         (":webdav,url=http://u:SECRETZ7@h,pass=SECRETP8:path", ":webdav,url=http:***"),
+        (":webdav,url='https://bob:pa/ssSECRET@host/',vendor=other:x", ":webdav,url='https://***@host/',vendor=other:x"),
+        (":crypt,remote=:sftp,host=h,pass=SECRETQ:p,password=SECRET2:", ":crypt,remote=:***"),
     ])
     func remotesAreMasked(_ remote: String, _ shown: String) {
         #expect(Redaction(remote: remote).shownRemote == shown)
+    }
+
+    /// rclone quotes a remote in its errors Go's way (`\"` for `"`) and URL-encodes what it
+    /// took for a path: the secrets are masked in those forms too.
+    @Test func secretsAreMaskedAsRcloneEchoesThem() {
+        let json = Redaction(remote: ":webdav,url='http://127.0.0.1:1/',bearer_token='{\"access_token\":\"ya29SECRETQ\"}':x")
+        let echoed = #"Failed to create file system for ":webdav,url='http://127.0.0.1:1/',bearer_token='{\"access_token\":\"ya29SECRETQ\"}':x": 503"#
+        #expect(!json.scrub(echoed).contains("SECRETQ"), "\(json.scrub(echoed))")
+        let spaced = Redaction(remote: ":webdav,url='http://127.0.0.1:1/',bearer_token='ab''SECRETQ xy':x")
+        #expect(!spaced.scrub("GET http://127.0.0.1:1/?t=ab%27SECRETQ%20xy failed").contains("SECRETQ"))
     }
 
     @Test func anUnquotedURLHidesTheRestOfTheRemoteEverywhere() {

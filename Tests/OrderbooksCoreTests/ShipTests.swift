@@ -363,6 +363,26 @@ private struct ShipFixture {
                 "\(receipt.text)")
     }
 
+    /// Another host's segment, sent but not yet followed by its manifest, is not ours to replace;
+    /// our own upload cut short (a prefix of ours) is.
+    @Test func aSegmentWithoutAManifestIsReplacedOnlyWhenItIsOurUploadCutShort() async throws {
+        let mine = ShipFixture(windows: 1), theirs = ShipFixture(windows: 1)
+        defer { mine.seal.remove(); theirs.seal.remove() }
+        #expect(await theirs.ship() == .complete)
+        let remoteDay = theirs.remote + "/" + theirs.day + "/" + theirs.window.partName(1)
+        #expect(unlink(remoteDay + SealWindow.manifestSuffix) == 0)
+        let before = try DurableFile.read(remoteDay + SealWindow.segmentSuffix)
+        #expect(await mine.ship(remote: theirs.remote) == .mismatch)
+        #expect(try DurableFile.read(remoteDay + SealWindow.segmentSuffix) == before)
+        let receipt = try mine.receipt(mine.window.partName(1))
+        #expect(receipt.text.contains("\"error_class\":\"conflict\"") && receipt.text.contains("cut short"), "\(receipt.text)")
+        // Ours, cut short: replaced, verified.
+        let ours = try DurableFile.read(mine.seal.data + "/sealed/" + mine.day + "/" + mine.window.partName(1) + SealWindow.segmentSuffix) ?? []
+        try DurableFile.replace(Array(ours.prefix(ours.count / 2)), at: remoteDay + SealWindow.segmentSuffix, temporaryDirectory: theirs.seal.scratch)
+        #expect(await mine.ship(remote: theirs.remote) == .complete)
+        #expect(try DurableFile.read(remoteDay + SealWindow.segmentSuffix) == ours)
+    }
+
     /// A listing that cannot show a file ship just wrote (a filter, an age limit, a union writing
     /// elsewhere) could hide another part's manifest or the data directory's own files: refused.
     @Test func aListingThatHidesFilesIsRefused() async throws {
