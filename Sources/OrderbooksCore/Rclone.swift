@@ -21,10 +21,24 @@ public struct RcloneCall: Sendable {
     /// rclone's status 3 for a remote directory that does not exist (yet): nothing there.
     public var missingDirectory: Bool { exitCode == 3 && stderr.contains("directory not found") }
 
-    /// The last lines rclone logged: enough to see why it failed, never a whole transfer log.
+    /// The last lines rclone logged: enough to see why it failed, never a whole transfer log
+    /// (nor the INFO lines of the files a copy sent).
     public var stderrTail: [String] {
-        let lines = stderr.split(separator: "\n").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
+        let lines = stderr.split(separator: "\n").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty && !$0.contains(" INFO  : ") }
         return lines.suffix(8).map { $0.count > 400 ? String($0.prefix(400)) + "…" : $0 }
+    }
+
+    /// The files a `copy -v` says it wrote (`INFO  : <path>: Copied (new)`, `… (replaced
+    /// existing)`, `Multi-thread Copied …`), by path below the roots.
+    public var copied: Set<String> {
+        var paths: Set<String> = []
+        for line in stderr.split(separator: "\n") {
+            guard let info = line.firstRange(of: " INFO  : ") else { continue }
+            let rest = line[info.upperBound...]
+            guard let mark = rest.firstRange(of: ": Copied (") ?? rest.firstRange(of: ": Multi-thread Copied (") else { continue }
+            paths.insert(String(rest[..<mark.lowerBound]))
+        }
+        return paths
     }
 
     /// The line that says what went wrong: rclone's last ERROR or "Failed to" line.
@@ -79,7 +93,8 @@ public struct Rclone: Sendable {
     /// same-size file whose hash differs; `force` (`--ignore-times`) re-sends whatever is named,
     /// for backends that compare sizes only; `immutable` never replaces a file that is there.
     public func copy(from source: String, to destination: String, names: [String], force: Bool, immutable: Bool = false) async -> RcloneCall {
-        await run(["copy", source, destination, "--files-from-raw", "-", "--checksum", "--drive-stop-on-upload-limit"]
+        // `-v` (without periodic stats) names each file written: what this run wrote itself.
+        await run(["copy", source, destination, "--files-from-raw", "-", "--checksum", "--drive-stop-on-upload-limit", "-v", "--stats", "0"]
                   + (force ? ["--ignore-times"] : []) + (immutable ? ["--immutable"] : []), input: names)
     }
 

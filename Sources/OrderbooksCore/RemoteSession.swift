@@ -77,10 +77,16 @@ final class RemoteSession {
 
     /// Uploads `files` (paths below `source`) in one rclone process; with `immutable`, a file
     /// already on the remote is never replaced (rclone fails it as a conflict instead).
-    func upload(_ files: [ShippedFile], from source: String, force: Bool, immutable: Bool = false) async throws(Failure) {
-        guard !files.isEmpty else { return }
+    /// Returns the files rclone says it wrote, also when the copy failed for others.
+    func upload(_ files: [ShippedFile], from source: String, force: Bool, immutable: Bool = false) async -> (written: Set<String>, failure: Failure?) {
+        guard !files.isEmpty else { return ([], nil) }
         let call = await rclone.copy(from: source, to: remote, names: files.map(\.relativePath), force: force, immutable: immutable)
-        try record(call, "copy" + (force ? " --ignore-times" : "") + (immutable ? " --immutable" : ""))
+        do throws(Failure) {
+            try record(call, "copy" + (force ? " --ignore-times" : "") + (immutable ? " --immutable" : ""))
+        } catch {
+            return (call.copied, error)
+        }
+        return (call.copied, nil)
     }
 
     /// The files of one remote directory (`relative` below the root), without hashes.

@@ -277,19 +277,21 @@ public struct ShipRun {
     private func ship(_ items: [(part: Int, file: Int)], replaceable listed: Set<String>, parts: [PendingPart], outcomes: inout [PartOutcome],
                       session: RemoteSession) async {
         var pending = items
+        // Files this run's copies wrote: ours to repair. A file no listing showed and no copy of
+        // ours wrote may be someone else's (a remote with no hash skips one of the same size).
+        var written: Set<String> = []
         for attempt in 0..<2 where !pending.isEmpty {
-            // A repair too: a file no listing showed before our copy may have been someone
-            // else's all along (a remote with no hash skips one of the same size unseen).
-            let replaceable = Set(pending.indices.filter { listed.contains(parts[pending[$0].part].files[pending[$0].file].relativePath) })
+            let replaceable = Set(pending.indices.filter {
+                let path = parts[pending[$0].part].files[pending[$0].file].relativePath
+                return listed.contains(path) || written.contains(path)
+            })
             var uploadFailures: [RemoteSession.Failure?] = Array(repeating: nil, count: pending.count)
             for immutable in [false, true] {
                 let group = pending.indices.filter { replaceable.contains($0) != immutable }
-                do {
-                    try await session.upload(group.map { parts[pending[$0].part].files[pending[$0].file] }, from: directory.sealed,
-                                             force: attempt > 0, immutable: immutable)
-                } catch {
-                    for k in group { uploadFailures[k] = error }
-                }
+                let (copied, failure) = await session.upload(group.map { parts[pending[$0].part].files[pending[$0].file] }, from: directory.sealed,
+                                                             force: attempt > 0, immutable: immutable)
+                written.formUnion(copied)
+                if let failure { for k in group { uploadFailures[k] = failure } }
             }
             let (checks, listingFailure, _) = await session.check(pending.map { parts[$0.part].files[$0.file] })
             var again: [(part: Int, file: Int)] = []

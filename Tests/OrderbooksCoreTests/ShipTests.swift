@@ -92,6 +92,20 @@ private let segment = ShippedFile(role: .segment, directory: "2026/11/21", name:
         #expect(ShipFailure.classify(RcloneCall(argv: ["rclone"], exitCode: 1, startedAt: .now(), microseconds: 0, stderr: stderr)) == .unavailable)
     }
 
+    /// What a `copy -v` wrote, from its INFO lines; the tail a receipt keeps leaves them out.
+    @Test func aCopyNamesTheFilesItWrote() {
+        let stderr = """
+            2026/12/06 10:48:08 INFO  : 2026/12/01/a.jsonl.gz: Copied (new)
+            2026/12/06 10:48:08 INFO  : 2026/12/01/b c.jsonl.gz: Copied (replaced existing)
+            2026/12/06 10:48:08 INFO  : 2026/12/01/d.jsonl.gz: Multi-thread Copied (new)
+            2026/12/06 10:48:08 ERROR : 2026/12/01/e.jsonl.gz: Source and destination exist but do not match: immutable file modified
+            2026/12/06 10:48:08 Failed to copy: immutable file modified
+            """
+        let call = RcloneCall(argv: ["rclone"], exitCode: 6, startedAt: .now(), microseconds: 0, stderr: stderr)
+        #expect(call.copied == ["2026/12/01/a.jsonl.gz", "2026/12/01/b c.jsonl.gz", "2026/12/01/d.jsonl.gz"])
+        #expect(call.stderrTail.count == 2 && call.errorLine.hasSuffix("Failed to copy: immutable file modified"))
+    }
+
     /// Variables that would hide files from ship's listings, skip copies or move the log are not
     /// passed to rclone; remotes and tuning are.
     @Test func rcloneIsNotGivenVariablesThatHideFiles() {
