@@ -114,7 +114,9 @@ public enum JSON {
     /// The elements of `bytes[range]`, which must be an array, each handed to `body` with its
     /// range; `body` returns false to stop early (the rest is then not validated).
     public static func forEachElement(_ bytes: [UInt8], _ range: Range<Int>, _ body: (Range<Int>) throws(JSONError) -> Bool) throws(JSONError) {
-        var scanner = JSONScanner(bytes, range)
+        // The array is a level too: an element may nest one level less than a whole value, so a
+        // row embedding it one level down (a book) stays within `maxDepth`.
+        var scanner = JSONScanner(bytes, range, maxDepth: JSON.maxDepth - 1)
         try scanner.expect(UInt8(ascii: "["))
         if try !scanner.consume(UInt8(ascii: "]")) {
             repeat {
