@@ -24,16 +24,23 @@ public struct RcloneCall: Sendable {
     /// The last lines rclone logged: enough to see why it failed, never a whole transfer log
     /// (nor the INFO lines of the files a copy sent).
     public var stderrTail: [String] {
-        let lines = stderr.split(separator: "\n").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty && !$0.contains(" INFO  : ") }
+        let lines = problemLines.map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
         return lines.suffix(8).map { $0.count > 400 ? String($0.prefix(400)) + "…" : $0 }
     }
+
+    /// rclone's log without its DEBUG and INFO lines: what it reports as a problem.
+    public var problemLines: [Substring] {
+        stderr.split(separator: "\n").filter { !$0.contains(" DEBUG : ") && !$0.contains(Self.infoTag) }
+    }
+
+    static let infoTag = " INFO  : "
 
     /// The files a `copy -v` says it wrote (`INFO  : <path>: Copied (new)`, `… (replaced
     /// existing)`, `Multi-thread Copied …`), by path below the roots.
     public var copied: Set<String> {
         var paths: Set<String> = []
         for line in stderr.split(separator: "\n") {
-            guard let info = line.firstRange(of: " INFO  : ") else { continue }
+            guard let info = line.firstRange(of: Self.infoTag) else { continue }
             let rest = line[info.upperBound...]
             guard let mark = rest.firstRange(of: ": Copied (") ?? rest.firstRange(of: ": Multi-thread Copied (") else { continue }
             paths.insert(String(rest[..<mark.lowerBound]))
@@ -112,6 +119,9 @@ public struct Rclone: Sendable {
         return environment.keys.filter { key in names.contains(key) || prefixes.contains { key.hasPrefix($0) } }.sorted()
     }
 
+    /// `ignoredVariables` of this process's environment, read once.
+    static let ignoredHere = ignoredVariables(ProcessEnvironment.current)
+
     /// Lists the files of one remote directory, with their md5 when `md5`; nil when rclone
     /// failed or answered nonsense. A directory that does not exist is an empty listing.
     public func list(_ directory: String, md5: Bool) async -> (RcloneCall, [RemoteEntry]?) {
@@ -175,7 +185,7 @@ public struct Rclone: Sendable {
         var call = RcloneCall(argv: [program] + argv, filesFrom: names, exitCode: nil, startedAt: start, microseconds: 0)
         do {
             let input = names.map { $0 + "\n" }.joined()
-            let dropped = Dictionary(uniqueKeysWithValues: Self.ignoredVariables(ProcessEnvironment.current).map { (Environment.Key(stringLiteral: $0), String?.none) })
+            let dropped = Dictionary(uniqueKeysWithValues: Self.ignoredHere.map { (Environment.Key(stringLiteral: $0), String?.none) })
             let result = try await Subprocess.run(executable, arguments: Arguments(argv), environment: .inherit.updating(dropped),
                                                   input: .string(input), output: .bytes(limit: 64 << 20), error: .string(limit: 16 << 20)) { [record] execution in
                 record?.note(execution.processIdentifier.value)

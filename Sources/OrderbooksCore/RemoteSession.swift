@@ -39,7 +39,7 @@ final class RemoteSession {
     /// Learns rclone's version and whether the remote reports md5 (Drive and sftp do; plain
     /// WebDAV does not, and is then verified by downloading).
     func open() async throws(Failure) {
-        let ignored = Rclone.ignoredVariables(ProcessEnvironment.current)
+        let ignored = Rclone.ignoredHere
         if !ignored.isEmpty {
             log(.warning, "ship: ignoring \(ignored.joined(separator: ", ")) in the environment: they would hide files from ship's "
                 + "listings, skip copies or move rclone's log (set them on the command line of your own rclone runs instead)")

@@ -54,8 +54,7 @@ public enum ShipFailure: String, Sendable, CaseIterable {
         if call.spawnError != nil { return .configuration }
         // Only what rclone reports as a problem: its DEBUG and INFO lines ("pacer: Rate limited"
         // while retrying a refused connection) say nothing about why the call failed.
-        let text = call.stderr.split(separator: "\n").filter { !$0.contains(" DEBUG : ") && !$0.contains(" INFO  : ") }
-            .joined(separator: "\n").lowercased()
+        let text = call.problemLines.joined(separator: "\n").lowercased()
         let has = { (needles: [String]) in needles.contains { text.contains($0) } }
         // `--immutable` refused to replace a file ship's listing did not show: someone else's.
         if has(["immutable file modified"]) { return .conflict }
