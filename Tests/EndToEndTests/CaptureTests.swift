@@ -129,11 +129,68 @@ import Testing
         }
     }
 
+    /// Windows are what Gamma reports, not what the slug implies: with Gamma's windows skewed
+    /// off the slug grid, every market and book row carries the skewed window.
+    @Test func windowsComeFromGammaNotFromTheSlug() async throws {
+        try await withFakePolymarket { fake in
+            let data = DataDir("skew")
+            defer { data.remove() }
+            let skew: Int64 = 7
+            _ = try fake.call("/_control/skew", body: "\(skew)")
+            let result = try await runSnap(fake.arguments(dataDirectory: data.root, tls: false))
+            #expect(result.exitCode == 0, "\(result)")
+            let rows = try data.onlySnapshot()
+            let started = Timestamp.parse(rows.last!["started_at"]!.string!)!
+            var grid: [String: (start: Int64, end: Int64)] = [:]
+            for entry in try fake.markets(at: started) {
+                grid[entry["slug"]!.string!] = (Int64(entry["window_start"]!.intValue!), Int64(entry["window_end"]!.intValue!))
+            }
+            // What Gamma said, from the raw events kept in the market rows (the fake leaves a
+            // field out for some slugs; with none, the slug's window stands).
+            var said: [String: (start: Int64, end: Int64)] = [:]
+            for market in rows.rows("market") {
+                guard let slug = market["slug"]?.string, let event = market["event"], let window = grid[slug] else { continue }
+                let inner = event["markets"]?.array?.first
+                let start = (inner?["eventStartTime"]?.string ?? event["startTime"]?.string).flatMap(Timestamp.parse)?.seconds
+                let end = (inner?["endDate"]?.string ?? event["endDate"]?.string).flatMap(Timestamp.parse)?.seconds
+                said[slug] = (start ?? window.start, end ?? window.end)
+            }
+            #expect(said.values.filter { $0.start % 60 == skew && $0.end % 60 == skew }.count >= 5, "too few skewed windows to tell: \(said)")
+            #expect(!rows.rows("book").isEmpty)
+            for row in rows.rows("market") + rows.rows("book") {
+                guard let slug = row["slug"]?.string, let window = said[slug] else {
+                    Issue.record("a row for a market Gamma did not describe: \(row.value)")
+                    continue
+                }
+                #expect(row["window_start"]?.string == Timestamp(seconds: window.start).iso8601, "\(slug)")
+                #expect(row["window_end"]?.string == Timestamp(seconds: window.end).iso8601, "\(slug)")
+            }
+        }
+    }
+
+    /// Without `--ca-file`, snap trusts the system store: a CA added to the store's bundle (here
+    /// in a mount namespace of its own, as `update-ca-certificates` would add it) is trusted,
+    /// and a CA that is not in the store is refused.
     @Test func worksWithTheSystemStoreAndRefusesAnUnknownCA() async throws {
         try await withFakePolymarket { fake in
+            let trusted = DataDir("tls-store")
+            defer { trusted.remove() }
+            let script = #"""
+                set -eu
+                cat /etc/ssl/certs/ca-certificates.crt "$CA" > "$BUNDLE"
+                mount --bind "$BUNDLE" /etc/ssl/certs/ca-certificates.crt
+                exec "$SNAP" "$@"
+                """#
+            let https = ["--clob-url", fake.https, "--gamma-url", fake.https, "--series", "5m"]
+            let stored = try await run("/usr/bin/unshare", ["--mount", "--map-root-user", "--propagation", "private", "/bin/sh", "-c", script, "sh",
+                                                            "--data-dir", trusted.root] + https,
+                                       env: ["CA": fake.caFile, "BUNDLE": trusted.parent + "/bundle.crt", "SNAP": Paths.snap])
+            #expect(stored.exitCode == 0, "\(stored)")
+            #expect(try trusted.onlySnapshot().rows("failure").isEmpty && !trusted.onlySnapshot().rows("book").isEmpty)
+
             let data = DataDir("tls")
             defer { data.remove() }
-            let result = try await runSnap(["--data-dir", data.root, "--clob-url", fake.https, "--gamma-url", fake.https, "--series", "5m"])
+            let result = try await runSnap(["--data-dir", data.root] + https)
             #expect(result.exitCode == 4, "\(result)")
             let failures = try data.onlySnapshot().rows("failure")
             #expect(!failures.isEmpty && failures.allSatisfy { $0["error_kind"]?.string == "tls" && $0["stage"]?.string == "discovery" })

@@ -41,7 +41,9 @@ struct FaultCase: Sendable, CustomStringConvertible {
         try await withFakePolymarket { fake in
             let data = DataDir("fault")
             defer { data.remove() }
-            let args = fake.arguments(dataDirectory: data.root) + ["--timeout", "1.5"]
+            // A short timeout only where the fault is a hang: elsewhere it would only add a way to
+            // fail (a TLS handshake timing out on a loaded machine) beside the fault under test.
+            let args = fake.arguments(dataDirectory: data.root) + ["--timeout", fault.mode == "hang" ? "1.5" : "30"]
             try fake.fault(fault.target, fault.mode, fault.parameters)
             let failed = try await runSnap(args)
             #expect(failed.exitCode == 4, "\(failed)")
@@ -107,12 +109,18 @@ struct FaultCase: Sendable, CustomStringConvertible {
             let backoffRows = try data.validatedSpool().values.flatMap { $0.rows("failure") }.filter { $0["error_kind"]?.string == "backoff" }
             #expect(backoffRows.count == 1 && backoffRows[0]["retry_at"]?.string == retryAt.iso8601)
 
+            let backoffFile = data.root + "/state/backoff.json"
+            #expect(BackoffState.decode(try DurableFile.read(backoffFile) ?? []).entries[.clob]?.until == retryAt, "the pause is on record")
+
             let wait = retryAt.microseconds - Timestamp.now().microseconds
             if wait > 0 { try await Task.sleep(for: .microseconds(wait + 100_000)) }
             let resumed = try await runSnap(args)
             #expect(resumed.exitCode == 0, "\(resumed)")
-            let state = try DurableFile.read(data.root + "/state/backoff.json") ?? []
-            #expect(BackoffState.decode(state) == BackoffState(), "a normal answer ends the pause")
+            // A normal answer ends the pause in a whole state file: `decode` alone would also
+            // read a missing or torn file as "no pause".
+            let state = try #require(try DurableFile.read(backoffFile), "state/backoff.json is gone")
+            let value = try JSON.parse(state)
+            #expect(value["schema"]?.intValue == 1 && value["apis"]?.array?.isEmpty == true, "a normal answer ends the pause: \(value)")
         }
     }
 
@@ -188,10 +196,11 @@ struct FaultCase: Sendable, CustomStringConvertible {
             let script = """
                 set -u
                 mkdir -p "$D"
-                mount -t tmpfs -o size=256k tmpfs "$D"
+                # Nothing runs unless the small filesystem is in place: the loop below would fill the real one.
+                mount -t tmpfs -o size=256k tmpfs "$D" && mountpoint -q "$D" || { echo "no tmpfs at $D" >&2; exit 97; }
                 snap() { "$SNAP" --data-dir "$D/data" --clob-url "$URL" --gamma-url "$URL" "$@"; echo "exit=$?"; }
                 snap
-                i=0; while dd if=/dev/zero of="$D/fill.$i" bs=4096 count=1 2>/dev/null; do i=$((i+1)); done
+                i=0; while [ "$i" -lt 4096 ] && dd if=/dev/zero of="$D/fill.$i" bs=4096 count=1 2>/dev/null; do i=$((i+1)); done
                 snap --discovery-ttl 0
                 rm -f "$D/fill.0" "$D/fill.1"
                 snap --discovery-ttl 0

@@ -64,15 +64,80 @@ struct ProcessOutcome: CustomStringConvertible {
     var description: String { "\(status)\nstderr: \(stderr)" }
 }
 
+/// A clean environment plus `env`.
+private func cleanEnvironment(_ env: [String: String]) -> Environment {
+    var environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"]
+    environment.merge(env) { $1 }
+    return .custom(environment.map { Array("\($0.key)=\($0.value)".utf8) + [0] })
+}
+
 /// Runs a program to completion with a clean environment plus `env`.
 @discardableResult
 func run(_ program: String, _ arguments: [String], env: [String: String] = [:]) async throws -> ProcessOutcome {
-    var environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"]
-    environment.merge(env) { $1 }
-    let result = try await Subprocess.run(.path(FilePath(program)), arguments: Arguments(arguments),
-                                          environment: .custom(environment.map { Array("\($0.key)=\($0.value)".utf8) + [0] }),
+    let result = try await Subprocess.run(.path(FilePath(program)), arguments: Arguments(arguments), environment: cleanEnvironment(env),
                                           output: .string(limit: 256 << 20), error: .string(limit: 16 << 20))
     return ProcessOutcome(status: result.terminationStatus, stdout: result.standardOutput, stderr: result.standardError)
+}
+
+/// Whether `pid` is still running: neither gone nor a zombie waiting to be reaped (which
+/// `kill(pid, 0)` would still find).
+func isRunning(_ pid: pid_t) -> Bool {
+    guard let stat = try? DurableFile.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+          close + 2 < stat.count else { return false }
+    return stat[close + 2] != UInt8(ascii: "Z") && stat[close + 2] != UInt8(ascii: "X")
+}
+
+/// Runs `program` and SIGKILLs it `delay` after it is seen writing its `nth` file: once the
+/// `nth` distinct temporary file of its own (DurableFile's `<name>.<pid>.<n>.part`) is in
+/// `temporaryDirectory`. The kill is timed from the process's progress, not the clock, so it
+/// lands mid-write however fast the run (seal: 1 is the segment, 2 its manifest, written once
+/// the segment has its final name). `midWrite` is true when it did: the file was seen and the
+/// kill ended the process.
+func runAndKillMidWrite(_ program: String, _ arguments: [String], temporaryDirectory: String, nth: Int = 1,
+                        after delay: Duration = .zero) async throws -> (outcome: ProcessOutcome, midWrite: Bool) {
+    let result = try await Subprocess.run(.path(FilePath(program)), arguments: Arguments(arguments), environment: cleanEnvironment([:]),
+                                          input: .none, output: .discarded, error: .string(limit: 16 << 20)) { execution in
+        let pid = execution.processIdentifier.value
+        let mark = ".\(pid)."
+        var seen = Set<String>()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline && isRunning(pid) {
+            seen.formUnion((DataDirectory.names(in: temporaryDirectory) ?? []).filter { $0.contains(mark) && $0.hasSuffix(DurableFile.temporarySuffix) })
+            if seen.count >= nth {
+                if delay > .zero { try await Task.sleep(for: delay) }
+                try execution.send(signal: .kill)
+                return true
+            }
+            try await Task.sleep(for: .microseconds(200))
+        }
+        return false
+    }
+    let outcome = ProcessOutcome(status: result.terminationStatus, stdout: "", stderr: result.standardError)
+    return (outcome, result.closureResult && outcome.exitCode == nil)
+}
+
+/// Runs a program while this process holds the `flock` on `lockPath`: once the kernel's lock
+/// table shows the program blocked on it, `whileBlocked` runs, then the lock is released and the
+/// program left to finish. `blocked` is false when the program never waited (within 60 s).
+func runBlockedOnLock(_ lockPath: String, _ program: String, _ arguments: [String], env: [String: String] = [:],
+                      whileBlocked: () throws -> Void) async throws -> (outcome: ProcessOutcome, blocked: Bool) {
+    var held = try FileLock(exclusive: lockPath, wait: false)
+    guard held != nil else { throw TestFailure("\(lockPath) is held already") }
+    let result = try await Subprocess.run(.path(FilePath(program)), arguments: Arguments(arguments), environment: cleanEnvironment(env),
+                                          input: .none, output: .discarded, error: .string(limit: 16 << 20)) { execution in
+        let pid = execution.processIdentifier.value
+        var blocked = false
+        for _ in 0..<600 where !blocked && isRunning(pid) {
+            // A blocked request is listed as `N: -> FLOCK  ADVISORY  WRITE <pid> …`.
+            let table = String(decoding: try DurableFile.read("/proc/locks") ?? [], as: UTF8.self)
+            blocked = table.split(separator: "\n").contains { $0.contains("->") && $0.split(separator: " ").contains(Substring(String(pid))) }
+            if !blocked { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        if blocked { try whileBlocked() }
+        held = nil
+        return blocked
+    }
+    return (ProcessOutcome(status: result.terminationStatus, stdout: "", stderr: result.standardError), result.closureResult)
 }
 
 func runSnap(_ arguments: [String], env: [String: String] = [:]) async throws -> ProcessOutcome {

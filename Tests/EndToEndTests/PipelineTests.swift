@@ -21,20 +21,34 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
             let deadline = Timestamp.now().seconds + Int64(soakSeconds)
             let sealArgs = ["--data-dir", data.root, "--segment-minutes", "1", "--grace-seconds", "10"]
 
-            async let snaps: (runs: Int, killed: Int) = {
-                var (runs, killed) = (0, 0)
+            let tmp = data.root + "/tmp"
+
+            // Snap: one run in ten SIGKILLed at a random moment; and a kill timed from the run's
+            // own progress (mid-write: its temporary file is there) every tenth run until one
+            // has landed, so that one surely happens.
+            async let snaps: (runs: Int, killed: Int, midWrite: Int, finished: [String]) = {
+                var (runs, killed, midWrite) = (0, 0, 0)
+                var finished: [String] = []
                 var linked = Set<String>()
                 while Timestamp.now().seconds < deadline {
                     // On the whole second, like the timer.
                     let now = Timestamp.now()
                     try await Task.sleep(for: .microseconds(1_000_000 - now.microseconds % 1_000_000))
                     let args = fake.arguments(dataDirectory: data.root, tls: false) + ["--collector-id", "soak"]
-                    if Int.random(in: 0..<10) == 0 {
+                    if midWrite == 0 && runs % 10 == 5 {
+                        let (outcome, landed) = try await runAndKillMidWrite(Paths.snap, args, temporaryDirectory: tmp)
+                        if outcome.exitCode == nil { killed += 1 }
+                        if landed { midWrite += 1 }
+                    } else if Int.random(in: 0..<10) == 0 {
                         let outcome = try await runAndKill(Paths.snap, args, after: .milliseconds(Int.random(in: 0...40)))
                         if outcome.exitCode == nil { killed += 1 }
                     } else {
                         let outcome = try await runSnap(args)
                         #expect(outcome.exitCode == 0, "\(outcome)")
+                        // The file this run says it wrote: the coverage check below is against these.
+                        if let file = outcome.stderr.split(separator: " ").first(where: { $0.hasPrefix("file=") }) {
+                            finished.append(String(file.split(separator: "/").last ?? ""))
+                        }
                     }
                     runs += 1
                     for name in data.files("spool") where !linked.contains(name) && name.hasSuffix(".jsonl.gz") {
@@ -42,29 +56,46 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                         linked.insert(name)
                     }
                 }
-                return (runs, killed)
+                return (runs, killed, midWrite, finished)
             }()
-            async let seals: (runs: Int, killed: Int) = {
-                var (runs, killed) = (0, 0)
+            // Seal: every minute; killed mid-write until a kill has landed while it wrote a
+            // segment and one while it wrote a manifest (its segment already under its final
+            // name, left for the next run to remove), then half of the runs at a random moment.
+            async let seals: (runs: Int, killed: Int, midWrite: Int) = {
+                var (runs, killed, midWrite) = (0, 0, 0)
                 while Timestamp.now().seconds < deadline {
                     // Every minute, a few seconds past the grace of the window that just closed.
                     let now = Timestamp.now()
                     let next = (72 - now.seconds % 60) % 60 * 1_000_000 + 500_000
                     try await Task.sleep(for: .microseconds(min(next, max(0, deadline * 1_000_000 - now.microseconds))))
                     guard Timestamp.now().seconds < deadline else { break }
-                    if Bool.random() {
-                        let outcome = try await runAndKill(Paths.seal, sealArgs, after: .milliseconds(Int.random(in: 0...50)))
-                        if outcome.exitCode == nil { killed += 1 }
-                        #expect(outcome.exitCode == nil || outcome.exitCode == 0, "\(outcome)")
+                    let outcome: ProcessOutcome
+                    if midWrite < 2 {
+                        let killedRun = try await runAndKillMidWrite(Paths.seal, sealArgs, temporaryDirectory: tmp, nth: midWrite + 1)
+                        outcome = killedRun.outcome
+                        if killedRun.midWrite { midWrite += 1 }
+                    } else if Bool.random() {
+                        outcome = try await runAndKill(Paths.seal, sealArgs, after: .milliseconds(Int.random(in: 0...50)))
                     } else {
-                        let outcome = try await runSeal(sealArgs)
-                        #expect(outcome.exitCode == 0, "\(outcome)")
+                        outcome = try await runSeal(sealArgs)
                     }
+                    if outcome.exitCode == nil { killed += 1 }
+                    #expect(outcome.exitCode == nil || outcome.exitCode == 0, "\(outcome)")
                     runs += 1
                 }
-                return (runs, killed)
+                return (runs, killed, midWrite)
             }()
-            let (snapRuns, sealRuns) = try await (snaps, seals)
+            var (snapRuns, sealRuns) = try await (snaps, seals)
+            // Too few seal runs had a closed window to write (the soak is short): kill the flush.
+            for _ in 0..<10 where sealRuns.midWrite < 2 {
+                let (outcome, landed) = try await runAndKillMidWrite(Paths.seal, sealArgs + ["--flush"], temporaryDirectory: tmp, nth: sealRuns.midWrite + 1)
+                #expect(outcome.exitCode == nil || outcome.exitCode == 0, "\(outcome)")
+                sealRuns.runs += 1
+                if outcome.exitCode == nil { sealRuns.killed += 1 }
+                if landed { sealRuns.midWrite += 1 }
+            }
+            #expect(snapRuns.killed > 0 && snapRuns.midWrite > 0, "snap: \(snapRuns.killed) killed, \(snapRuns.midWrite) mid-write")
+            #expect(sealRuns.killed > 0 && sealRuns.midWrite >= 2, "seal: \(sealRuns.killed) killed, \(sealRuns.midWrite) mid-write")
             let final = try await runSeal(sealArgs + ["--flush"])
             #expect(final.exitCode == 0 && data.files("spool").isEmpty, "\(final)")
 
@@ -83,17 +114,25 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
             #expect(sealed.count == all.count && Set(sealed) == Set(all), "sealed \(sealed.count) rows, spool files held \(all.count)")
             #expect(Set(sealed).count == sealed.count, "a row was sealed twice")
 
-            // Coverage: recomputed here from the runs each manifest names.
+            // Every run that finished left its file, and those files are all the runs made.
+            #expect(Set(snapRuns.finished).isSubset(of: Set(expected.keys)), "a finished run's file is missing")
+
+            // Coverage and gaps: recomputed here from the runs made (the spool files kept aside),
+            // by time, never from what the manifests list; and every run is a source of exactly
+            // one manifest.
             let find = try await run("/usr/bin/find", [data.root + "/sealed", "-name", "*.manifest.json"])
             var manifests = 0
+            var sources: [String] = []
             for path in find.stdout.split(separator: "\n") {
                 let manifest = try JSON.parse(try DurableFile.read(String(path)) ?? [])
                 let start = Timestamp.parse(manifest["window_start"]?.string ?? "")!
+                let end = Timestamp.parse(manifest["window_end"]?.string ?? "")!
                 let until = Timestamp.parse(manifest["coverage_until"]?.string ?? "")!
+                #expect(until.microseconds <= end.microseconds, "\(path)")
+                sources += (manifest["sources"]?.array ?? []).compactMap { $0["name"]?.string }
                 let slots = Int((until.microseconds - start.microseconds + 999_999) / 1_000_000)
                 var covered = Set<Int>()
-                for source in manifest["sources"]?.array ?? [] {
-                    let run = runs[source["name"]?.string ?? ""]!
+                for run in runs.values where run.startedAt.microseconds >= start.microseconds && run.startedAt.microseconds < until.microseconds {
                     if run.outcome == "complete" || run.outcome == "partial" {
                         covered.insert(Int((run.startedAt.microseconds - start.microseconds) / 1_000_000))
                     }
@@ -113,8 +152,9 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                 #expect(listed.map(\.0) == gaps.map(\.0) && listed.map(\.1) == gaps.map(\.1), "\(path): gaps \(listed) against \(gaps)")
                 manifests += 1
             }
-            print("pipeline soak: \(soakSeconds) s, snap runs \(snapRuns.runs) (\(snapRuns.killed) SIGKILLed), "
-                  + "seal runs \(sealRuns.runs) (\(sealRuns.killed) SIGKILLed), \(manifests) parts, \(all.count) rows from "
+            #expect(sources.sorted() == expected.keys.sorted(), "the manifests' sources are not the runs made")
+            print("pipeline soak: \(soakSeconds) s, snap runs \(snapRuns.runs) (\(snapRuns.killed) SIGKILLed, \(snapRuns.midWrite) mid-write), "
+                  + "seal runs \(sealRuns.runs) (\(sealRuns.killed) SIGKILLed, \(sealRuns.midWrite) mid-write), \(manifests) parts, \(all.count) rows from "
                   + "\(expected.count) spool files: every row sealed exactly once, coverage and gaps match in every manifest")
         }
     }

@@ -33,15 +33,25 @@ private func setting(_ name: String, _ fallback: Int) -> Int {
                     if let id = outcome.stderr.split(separator: " ").first(where: { $0.hasPrefix("run=") }) { finished.append(String(id.dropFirst(4))) }
                 }
             }
+            // Random kills leave a stale in-flight file only when one lands mid-write: make sure
+            // of one, with kills timed from the runs' own progress.
+            try fake.clearFaults()
+            var midWrite = 0
+            for _ in 0..<10 where data.files("tmp").isEmpty {
+                let (outcome, landed) = try await runAndKillMidWrite(Paths.snap, fake.arguments(dataDirectory: data.root), temporaryDirectory: data.root + "/tmp")
+                #expect(landed || outcome.exitCode == 0, "\(outcome)")
+                if landed { midWrite += 1 }
+            }
             let spool = try data.validatedSpool()
             for id in finished { #expect(spool.keys.contains { $0.hasSuffix("_\(id).jsonl.gz") }, "finished run \(id) has no file") }
-            #expect(data.files("tmp").allSatisfy { $0.hasSuffix(".part") })
-            print("kill test: \(runs) runs, \(killed) killed, \(finished.count) finished, \(spool.count) files, \(data.files("tmp").count) stale in-flight files")
+            let stale = data.files("tmp")
+            #expect(!stale.isEmpty && stale.allSatisfy { $0.hasSuffix(".part") }, "\(stale)")
+            print("kill test: \(runs) runs, \(killed) killed at random, \(midWrite) mid-write, \(finished.count) finished, \(spool.count) files, "
+                  + "\(stale.count) stale in-flight files")
 
             // Leftovers count as stale once old enough; the next run removes them.
             var old = [timespec(tv_sec: 1_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000, tv_nsec: 0)]
             for name in data.files("tmp") { utimensat(AT_FDCWD, data.root + "/tmp/" + name, &old, 0) }
-            try fake.clearFaults()
             let next = try await runSnap(fake.arguments(dataDirectory: data.root))
             #expect(next.exitCode == 0, "\(next)")
             #expect(data.files("tmp").isEmpty)
@@ -112,10 +122,31 @@ private func setting(_ name: String, _ fallback: Int) -> Int {
         #expect(ca.exitCode == 78 && ca.stderr.contains("/nonexistent.pem"))
     }
 
+    /// systemd names the stream it gives as stderr in JOURNAL_STREAM (`device:inode`). Lines get
+    /// priority prefixes when stderr is that stream, and none when it names another one.
     @Test func journaldGetsPriorityPrefixesOnlyWhenItOwnsStderr() async throws {
-        // JOURNAL_STREAM naming another stream (here a made-up one) must not add prefixes.
-        let result = try await runSnap(["--series", "weekly"], env: ["JOURNAL_STREAM": "1:1"])
-        #expect(!result.stderr.hasPrefix("<"))
+        try await withFakePolymarket { fake in
+            let data = DataDir("journal")
+            defer { data.remove() }
+            // The first run fails (errors and warnings), the others succeed (info).
+            try fake.fault("clob", "status", #""status":500,"count":1"#)
+            let script = #"""
+                exec 2>"$OWNED"
+                JOURNAL_STREAM="$(stat -c %d:%i "$OWNED")" "$SNAP" "$@"
+                JOURNAL_STREAM="$(stat -c %d:%i "$OWNED")" "$SNAP" "$@"
+                exec 2>"$OTHER"
+                JOURNAL_STREAM="$(stat -c %d:%i "$OWNED")" "$SNAP" "$@"
+                """#
+            let owned = data.parent + "/owned", other = data.parent + "/other"
+            let result = try await run("/bin/sh", ["-c", script, "sh"] + fake.arguments(dataDirectory: data.root, tls: false),
+                                       env: ["SNAP": Paths.snap, "OWNED": owned, "OTHER": other])
+            #expect(result.exitCode == 0, "\(result)")
+            let ownedLines = String(decoding: try DurableFile.read(owned) ?? [], as: UTF8.self).split(separator: "\n")
+            let otherLines = String(decoding: try DurableFile.read(other) ?? [], as: UTF8.self).split(separator: "\n")
+            for level in ["<3>", "<4>", "<6>"] { #expect(ownedLines.contains { $0.hasPrefix(level) }, "\(level) \(ownedLines)") }
+            #expect(ownedLines.allSatisfy { $0.hasPrefix("<3>") || $0.hasPrefix("<4>") || $0.hasPrefix("<6>") }, "\(ownedLines)")
+            #expect(!otherLines.isEmpty && !otherLines.contains { $0.hasPrefix("<") }, "\(otherLines)")
+        }
     }
 }
 

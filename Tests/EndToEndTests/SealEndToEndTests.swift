@@ -63,14 +63,26 @@ private func snapRuns(_ fake: FakePolymarket, _ data: DataDir, count: Int) async
             // Kill moments are drawn from [0, reach): reach shrinks when runs finish first and
             // grows when they are killed, so kills keep landing inside runs however fast they are.
             var reach = 20_000
-            for _ in 0..<killCycles {
+            var midWrite = [0, 0]
+            let args = ["--data-dir", data.root, "--flush", "--segment-minutes", "1"]
+            for cycle in 0..<killCycles {
                 try await snapRuns(fake, data, count: Int.random(in: 5...25))
                 let spool = try data.spoolLines()
                 expected += spool.keys.sorted().flatMap { spool[$0]! }
-                // A few deliberate kills, then one run allowed to finish.
-                while true {
-                    let outcome = try await runAndKill(Paths.seal, ["--data-dir", data.root, "--flush", "--segment-minutes", "1"],
-                                                       after: .microseconds(Int.random(in: 0..<reach)))
+                // First a kill timed from seal's progress, alternately while it writes the
+                // segment and while it writes the manifest (the segment then under its final
+                // name without one), so both happen whatever the timing; then kills at random
+                // moments, then one run allowed to finish.
+                let (first, landed) = try await runAndKillMidWrite(Paths.seal, args, temporaryDirectory: data.root + "/tmp", nth: cycle % 2 + 1)
+                #expect(first.exitCode == nil || first.exitCode == 0, "\(first)")
+                if landed {
+                    kills += 1
+                    midWrite[cycle % 2] += 1
+                }
+                // Bounded: a seal that never recovers fails the test rather than hanging it.
+                for attempt in 0... {
+                    guard attempt < 200 else { throw TestFailure("seal did not converge in 200 runs: \(data.files("spool").count) spool files left") }
+                    let outcome = try await runAndKill(Paths.seal, args, after: .microseconds(Int.random(in: 0..<reach)))
                     if outcome.exitCode == nil {
                         kills += 1
                         reach = min(200_000, reach * 5 / 4)
@@ -85,7 +97,9 @@ private func snapRuns(_ fake: FakePolymarket, _ data: DataDir, count: Int) async
             #expect(sealed.count == expected.count)
             #expect(Set(sealed).count == sealed.count, "a row was sealed twice")
             #expect(Set(sealed) == Set(expected), "rows lost or invented")
-            print("seal kill test: \(killCycles) cycles, \(expected.count) rows, \(kills) seals SIGKILLed; every row sealed exactly once")
+            #expect(midWrite[0] > 0 && midWrite[1] > 0, "kills mid-write: \(midWrite[0]) in a segment, \(midWrite[1]) in a manifest")
+            print("seal kill test: \(killCycles) cycles, \(expected.count) rows, \(kills) seals SIGKILLed (\(midWrite[0]) writing a segment, "
+                  + "\(midWrite[1]) writing a manifest); every row sealed exactly once")
         }
     }
 
@@ -95,23 +109,17 @@ private func snapRuns(_ fake: FakePolymarket, _ data: DataDir, count: Int) async
             defer { data.remove() }
             try await snapRuns(fake, data, count: 2)
             let before = data.files("spool")
-            let held = try await run("/bin/sh", ["-c", """
-                mkdir -p "$D/state"
-                flock -n "$D/state/seal.lock" "$SEAL" --data-dir "$D" --flush; echo "inner=$?"
-                ls "$D/spool" | wc -l
-                flock -n "$D/state/seal.lock" sleep 1 &
-                sleep 0.3
-                start=$(date +%s%N)
-                "$SEAL" --data-dir "$D" --flush --wait; echo "waited=$? $(( ($(date +%s%N) - start) / 100000000 ))"
-                """], env: ["D": data.root, "SEAL": Paths.seal])
-            // The inner seal found the lock taken by flock(1) and stopped cleanly; with --wait,
-            // the next one waited for the lock (some 0.7 s) and then sealed.
-            let lines = held.stdout.split(separator: "\n")
-            #expect(lines.count == 3 && lines[0] == "inner=0" && Int(String(lines[1]).trimmingWhitespace) == before.count, "\(held)")
-            #expect(held.stderr.contains("another seal is running"), "\(held)")
-            let waited = lines.last?.split(separator: " ") ?? []
-            #expect(waited.first == "waited=0" && (Int(waited.last ?? "") ?? 0) >= 5, "\(held)")
-            #expect(data.files("spool").isEmpty)
+            // flock(1) holds the lock: the seal inside it stops cleanly and seals nothing.
+            let lock = data.root + "/state/seal.lock"
+            let inner = try await run("/usr/bin/flock", ["-n", lock, Paths.seal, "--data-dir", data.root, "--flush"])
+            #expect(inner.exitCode == 0 && inner.stderr.contains("another seal is running"), "\(inner)")
+            #expect(data.files("spool") == before)
+            // With --wait, seal blocks on the lock (the kernel's lock table shows it) and seals once it is free.
+            let (waited, blocked) = try await runBlockedOnLock(lock, Paths.seal, ["--data-dir", data.root, "--flush", "--wait"]) {
+                #expect(data.files("spool") == before, "seal went on while the lock was held")
+            }
+            #expect(blocked, "seal --wait never waited on the held lock")
+            #expect(waited.exitCode == 0 && data.files("spool").isEmpty, "\(waited)")
         }
     }
 
@@ -169,10 +177,11 @@ private func snapRuns(_ fake: FakePolymarket, _ data: DataDir, count: Int) async
             let script = """
                 set -u
                 mkdir -p "$D"
-                mount -t tmpfs -o size=1m tmpfs "$D"
+                # Nothing runs unless the small filesystem is in place: the loop below would fill the real one.
+                mount -t tmpfs -o size=1m tmpfs "$D" && mountpoint -q "$D" || { echo "no tmpfs at $D" >&2; exit 97; }
                 for i in 1 2 3 4 5 6; do "$SNAP" --data-dir "$D/data" --clob-url "$URL" --gamma-url "$URL" 2>/dev/null; done
                 ls "$D/data/spool" | sort > "$OUT/before"
-                i=0; while dd if=/dev/zero of="$D/fill.$i" bs=4096 count=1 2>/dev/null; do i=$((i+1)); done
+                i=0; while [ "$i" -lt 4096 ] && dd if=/dev/zero of="$D/fill.$i" bs=4096 count=1 2>/dev/null; do i=$((i+1)); done
                 "$SEAL" --data-dir "$D/data" --flush; echo "exit=$?"
                 ls "$D/data/spool" | sort > "$OUT/after"
                 ls "$D/data/tmp" | wc -l
@@ -193,21 +202,32 @@ private func snapRuns(_ fake: FakePolymarket, _ data: DataDir, count: Int) async
         }
     }
 
+    /// seal cannot write `sealed/`: it fails on that directory, not before it, and keeps the spool.
+    /// As root (CI), seal runs as nobody with everything but `sealed/` its own, the lock file the
+    /// root run made included; otherwise that lock alone would fail the run before `sealed/`.
     @Test func unwritableSealedDirectoryKeepsTheSpool() async throws {
         try await withFakePolymarket { fake in
             let data = DataDir("sealro")
             defer { data.remove() }
             try await snapRuns(fake, data, count: 2)
-            #expect(try await runSeal(["--data-dir", data.root]).exitCode == 0)  // creates the directories
+            #expect(try await runSeal(["--data-dir", data.root]).exitCode == 0)  // creates the directories and the lock
             let before = data.files("spool")
-            #expect(chmod(data.parent, 0o755) == 0 && chmod(data.root, 0o755) == 0 && chmod(data.root + "/sealed", 0o555) == 0)
-            for sub in ["spool", "tmp", "state", "quarantine"] { #expect(chmod(data.root + "/" + sub, 0o777) == 0) }
+            #expect(!before.isEmpty && access(data.root + "/state/seal.lock", F_OK) == 0)
             let args = ["--data-dir", data.root, "--flush"]
-            let result = geteuid() == 0
-                ? try await run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", Paths.seal] + args)
-                : try await runSeal(args)
+            let result: ProcessOutcome
+            if geteuid() == 0 {
+                #expect(chmod(data.parent, 0o755) == 0)
+                #expect(try await run("/bin/chown", ["-R", "65534:65534", data.root]).exitCode == 0)
+                #expect(chown(data.root + "/sealed", 0, 0) == 0 && chmod(data.root + "/sealed", 0o555) == 0)
+                result = try await run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", Paths.seal] + args)
+                #expect(try await run("/bin/chown", ["-R", "0:0", data.root]).exitCode == 0)
+            } else {
+                #expect(chmod(data.root + "/sealed", 0o555) == 0)
+                result = try await runSeal(args)
+            }
             #expect(chmod(data.root + "/sealed", 0o750) == 0)
-            #expect(result.exitCode == 73 && result.stderr.contains("Permission denied"), "\(result)")
+            #expect(result.exitCode == 73 && result.stderr.contains("Permission denied") && result.stderr.contains(data.root + "/sealed/"), "\(result)")
+            #expect(!result.stderr.contains("seal.lock"), "\(result)")
             #expect(data.files("spool") == before)
             #expect(try await runSeal(args).exitCode == 0)
             #expect(data.files("spool").isEmpty)

@@ -27,6 +27,9 @@ MAX_BODY = 16 << 20
 class Cfg:
     """Command-line settings; module level so the lru_caches below can read them."""
     seed, lead, linger, period, verbose, max_levels = 1, 30.0, 90.0, 2.0, False, 40
+    # Seconds added to the window Gamma reports (eventStartTime, startTime, endDate), the slug
+    # unchanged: shows whether a client reads the window from Gamma or from the slug.
+    window_skew = 0
 
 
 def compact(obj) -> str:
@@ -373,7 +376,7 @@ def market_json(m: Market, now: float, with_events: bool) -> dict:
         best_ask = round(best_bid + 0.01, 2)
     o = {"id": m.market_id, "question": title_of(m), "conditionId": m.condition_id, "slug": m.slug,
          "resolutionSource": source(m),
-         "endDate": iso(m.end), "startDate": iso(m.listed + 3.7, True),
+         "endDate": iso(m.end + Cfg.window_skew), "startDate": iso(m.listed + 3.7, True),
          "image": "https://polymarket-upload.s3.us-east-2.amazonaws.com/BTC+fullsize.png",
          "description": description(m),
          "outcomes": json.dumps(["Up", "Down"]), "outcomePrices": prices,
@@ -385,7 +388,7 @@ def market_json(m: Market, now: float, with_events: bool) -> dict:
          "endDateIso": iso(m.end)[:10], "startDateIso": iso(m.listed)[:10],
          "clobTokenIds": None if m.version == "v2" else json.dumps(m.tokens),
          "acceptingOrders": m.accepting(now), "negRisk": False,
-         "acceptingOrdersTimestamp": iso(m.start - Cfg.lead), "eventStartTime": iso(m.start),
+         "acceptingOrdersTimestamp": iso(m.start - Cfg.lead), "eventStartTime": iso(m.start + Cfg.window_skew),
          "bestBid": best_bid, "bestAsk": best_ask, "spread": 0.01, "lastTradePrice": mid / 1000,
          "feesEnabled": True, "feeType": "crypto_fees_v2",
          "feeSchedule": {"exponent": 1, "rate": 0.07, "takerOnly": True, "rebateRate": 0.2},
@@ -416,11 +419,11 @@ def market_json(m: Market, now: float, with_events: bool) -> dict:
 def event_json(m: Market, now: float, nested: bool = False) -> dict:
     e = {"id": m.event_id, "ticker": m.slug, "slug": m.slug, "title": title_of(m),
          "description": description(m), "resolutionSource": source(m),
-         "startDate": iso(m.listed, True), "creationDate": iso(m.listed, True), "endDate": iso(m.end), "active": True,
+         "startDate": iso(m.listed, True), "creationDate": iso(m.listed, True), "endDate": iso(m.end + Cfg.window_skew), "active": True,
          "closed": m.closed(now), "archived": False, "restricted": True,
          "liquidity": num(m, m.liquidity), "volume": num(m, m.volume), "openInterest": 0,
          "enableOrderBook": True, "negRisk": False, "commentCount": 0,
-         "startTime": iso(m.start), "seriesSlug": m.series.slug, "series": [series_json(m.series)],
+         "startTime": iso(m.start + Cfg.window_skew), "seriesSlug": m.series.slug, "series": [series_json(m.series)],
          "tags": [{"id": "21", "label": "Crypto", "slug": "crypto"},
                   {"id": "235", "label": "Bitcoin", "slug": "bitcoin"}]}
     if m.omit_desc:
@@ -828,6 +831,12 @@ class Handler(BaseHTTPRequestHandler):
                 elif cmd != "GET":
                     return ok({"error": "method not allowed"}, 405)
                 return ok(app.snapshot("faults"))
+            if path == "/_control/skew" and cmd == "POST":
+                seconds = json.loads(body or b"null")
+                if type(seconds) is not int or abs(seconds) > 86400:
+                    raise ValueError("the skew is a whole number of seconds, at most a day either way")
+                Cfg.window_skew = seconds
+                return ok({"window_skew": seconds})
             if path == "/_control/info" and cmd == "GET":
                 return ok({"seed": Cfg.seed, "activation_lead": Cfg.lead, "book_linger": Cfg.linger,
                            "book_period": Cfg.period, "now": time.time(),

@@ -26,14 +26,28 @@ private func read(_ text: String, _ target: WindowTarget = target) throws -> (Ma
         #expect(details.version == nil)
     }
 
-    @Test func fallsBackThroughTheWindowFields() throws {
-        let noMarketStart = Fixtures.event5m.replacingFirst(#""eventStartTime": "2026-05-12T11:10:00Z","#, with: "")
-        #expect(try read(noMarketStart, target).0.window.start == 1_778_584_200)
-        let noStarts = noMarketStart.replacingFirst(#""startTime": "2026-05-12T11:10:00Z""#, with: #""startTime": null"#)
-            .replacingFirst(#""endDate": "2026-05-12T11:15:00Z","#, with: "")
-            .replacingFirst(#""endDate": "2026-05-12T11:15:00Z","#, with: "")
-        let shifted = WindowTarget(series: .fiveMinute, window: Window(start: 1_778_584_200, end: 1_778_584_500), slug: target.slug)
-        #expect(try read(noStarts, shifted).0.window == shifted.window)
+    /// The window is what Gamma says, field by field in order of precedence (the market's
+    /// `eventStartTime`/`endDate`, then the event's `startTime`/`endDate`), and the slug's window
+    /// only when Gamma says nothing. Every field here names another instant, so a reader that
+    /// took one from the wrong place, or the slug's window, gets another window.
+    @Test func readsTheWindowFromGammaNotFromTheSlug() throws {
+        let event = Fixtures.event5m
+            .replacingFirst(#""endDate": "2026-05-12T11:15:00Z","#, with: #""endDate": "2026-05-12T11:15:40Z","#)  // the event's
+            .replacingFirst(#""eventStartTime": "2026-05-12T11:10:00Z","#, with: #""eventStartTime": "2026-05-12T11:10:30Z","#)
+            .replacingFirst(#""startTime": "2026-05-12T11:10:00Z""#, with: #""startTime": "2026-05-12T11:10:20Z""#)
+        // The slug's own window (what Series computes from it) is yet another.
+        let slugWindow = WindowTarget(series: .fiveMinute, window: Window(start: 1_778_584_800, end: 1_778_585_100), slug: target.slug)
+        #expect(try read(event, slugWindow).0.window == Window(start: 1_778_584_230, end: 1_778_584_500))
+        let noMarketStart = event.replacingFirst(#""eventStartTime": "2026-05-12T11:10:30Z","#, with: "")
+        #expect(try read(noMarketStart, slugWindow).0.window == Window(start: 1_778_584_220, end: 1_778_584_500))
+        let noMarketEnd = noMarketStart.replacingFirst(#""endDate": "2026-05-12T11:15:00Z","#, with: "")
+        #expect(try read(noMarketEnd, slugWindow).0.window == Window(start: 1_778_584_220, end: 1_778_584_540))
+        let nothing = noMarketEnd.replacingFirst(#""startTime": "2026-05-12T11:10:20Z""#, with: #""startTime": null"#)
+            .replacingFirst(#""endDate": "2026-05-12T11:15:40Z","#, with: "")
+        #expect(try read(nothing, slugWindow).0.window == slugWindow.window)
+        // An end before the start is not a window: the slug's stands.
+        let backwards = event.replacingFirst(#""eventStartTime": "2026-05-12T11:10:30Z","#, with: #""eventStartTime": "2026-05-12T11:20:00Z","#)
+        #expect(try read(backwards, slugWindow).0.window == slugWindow.window)
     }
 
     @Test func readsV2PositionIdsAndRealArrays() throws {
