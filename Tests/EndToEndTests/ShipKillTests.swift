@@ -30,9 +30,20 @@ private struct KillPart {
     var files: [String] { [day + "/" + name + SealWindow.segmentSuffix, day + "/" + name + SealWindow.manifestSuffix] }
 }
 
+/// When a run is SIGKILLed.
+private enum Kill {
+    /// Never: the run goes to its end.
+    case never
+    case after(Duration)
+    /// Once the remote file (path below the remote root) holds some bytes: mid-upload, at a
+    /// slow enough link, however long the run took to get there.
+    case midUpload(String)
+}
+
 /// Issue acceptance (ship): ship and `ship prune --keep-days 0` SIGKILLed at random moments, with
 /// their rclone or without it, against a real rclone remote; after every run nothing sealed is
-/// lost, changed or wrongly marked, and a last clean ship and prune converge.
+/// lost, changed or wrongly marked, and a last clean ship and prune converge. The scenarios the
+/// kills are for are each also made to happen once (`scenarios()`), and counted.
 @Suite struct ShipKillTests {
     @Test(arguments: KillRemote.allCases)
     func killedShipsAndPrunesLoseNothing(_ kind: KillRemote) async throws {
@@ -44,6 +55,7 @@ private struct KillPart {
         }
         do {
             try await world.start()
+            try await world.scenarios()
             try await world.cycles()
             try await world.converge()
         } catch {
@@ -79,8 +91,8 @@ private final class ShipKillWorld {
     /// Kill moments are drawn from [0, reach) µs: reach shrinks when runs finish first and grows
     /// when they are killed, so kills keep landing inside runs however long they are.
     private var reach = (ship: 1_500_000, prune: 400_000)
-    private var counts = (ships: 0, shipsKilled: 0, groupKills: 0, orphaned: 0, orphansKilled: 0, truncated: 0,
-                          prunes: 0, prunesKilled: 0, demoted: 0, disturbed: 0)
+    private var counts = (ships: 0, shipsKilled: 0, groupKills: 0, orphaned: 0, orphansKilled: 0, truncated: 0, repaired: 0,
+                          met: 0, prunes: 0, prunesKilled: 0, demoted: 0, disturbed: 0)
     private(set) var broken = 0
     private var step = ""
 
@@ -119,6 +131,32 @@ private final class ShipKillWorld {
         }
     }
 
+    /// Each scenario the random kills are for, made to happen once: a ship SIGKILLed while its
+    /// segment is partly on the remote (a bandwidth limit makes that last), with its rclone (a
+    /// truncated file, which the next ship must replace) or without it (its rclone still sending,
+    /// which the next ship must end before it looks at the remote); then a verified part's remote
+    /// manifest deleted, which the next prune must notice and demote the receipt for.
+    func scenarios() async throws {
+        step = "scenarios"
+        for group in [true, false] {
+            let part = try await addPart(old: true, snapshots: 150)
+            try await ship(.midUpload(part.files[0]), group: group)
+            let leftover = liveOrphans()
+            #expect(group || !leftover.isEmpty, "ship killed alone mid-upload: its rclone did not run on")
+            // ship ends the leftover before it looks at the remote: nothing disturbs it, and the
+            // leftover, slow enough to still be sending after the watch in ship(), is gone.
+            let met = try await ship(.never)
+            #expect(group || met.exitCode == 0, "the ship after one killed alone: \(met)")
+            #expect(leftover.allSatisfy { members(ofGroup: $0).isEmpty }, "a ship left a killed ship's rclone running")
+        }
+        guard let part = parts.first(where: { verifiedReceipts[$0.name] != nil }) else { return fail("no part verified after two clean ships") }
+        #expect(unlink(remoteFiles + "/" + part.files[1]) == 0)
+        let (outcome, _) = try await runKilled(["prune", "--data-dir", data.root, "--remote", remote, "--keep-days", "0"], group: true, kill: .never)
+        counts.prunes += 1
+        #expect(outcome.exitCode == ExitStatus.mismatch.rawValue, "prune with a verified part's remote manifest gone: \(outcome)")
+        try check("after a prune that found a verified part's remote manifest gone")
+    }
+
     /// Each cycle: a new part or two, or now and then a backlog (as after an outage: more files
     /// than rclone's 4 transfers, so a leftover rclone still has some to start when the next ship
     /// runs); one ship killed at a random moment (or finishing); sometimes a prune killed the same
@@ -139,12 +177,12 @@ private final class ShipKillWorld {
     /// ahead: kept), or a young window sealed before (its part 2, 3...). seal files a snapshot by the
     /// time in its name, so pool files linked under names in that minute make a part of it, of
     /// some hundreds of KB, unlike any other part.
-    private func addPart() async throws {
+    @discardableResult
+    private func addPart(old: Bool = Bool.random(), snapshots count: Int = Int.random(in: 40...150)) async throws -> KillPart {
         let now = Timestamp.now().seconds
         let young = parts.filter { $0.window.end.seconds > now + 3600 }
-        let start = Int.random(in: 0..<4) == 0 && !young.isEmpty ? young.randomElement()!.window.start
-            : Timestamp(seconds: (now + (Bool.random() ? -1 : 1) * Int64.random(in: 86_400...20 * 86_400)) / 60 * 60)
-        let count = Int.random(in: 40...150)
+        let start = !old && Bool.random() && !young.isEmpty ? young.randomElement()!.window.start
+            : Timestamp(seconds: (now + (old ? -1 : 1) * Int64.random(in: 86_400...20 * 86_400)) / 60 * 60)
         try DurableFile.makeDirectories(data.spool)
         for i in 0..<count {
             let at = Timestamp(microseconds: start.microseconds + Int64(i) * 59_000_000 / Int64(count))
@@ -154,6 +192,7 @@ private final class ShipKillWorld {
         let seal = try await runSeal(["--data-dir", data.root, "--segment-minutes", "1", "--grace-seconds", "0", "--flush", "--wait"])
         #expect(seal.exitCode == 0, "\(seal)")
         let window = SealWindow(start: start, minutes: 1, collector: "kill")
+        let before = parts.count
         for name in DataDirectory.names(in: data.sealed + "/" + window.dayDirectory) ?? [] where name.hasSuffix(SealWindow.manifestSuffix) {
             let part = KillPart(day: window.dayDirectory, name: String(name.dropLast(SealWindow.manifestSuffix.count)), window: window)
             guard expected[part.files[1]] == nil else { continue }
@@ -166,31 +205,42 @@ private final class ShipKillWorld {
             expected[part.files[1]] = try digest(data.sealed + "/" + part.files[1]) ?? Sealed(bytes: -1, sha256: "")
             parts.append(part)
         }
+        guard parts.count == before + 1 else { throw TestFailure("seal made \(parts.count - before) new parts of \(count) snapshots, not one") }
+        return parts[before]
     }
 
-    private func ship() async throws {
-        let group = Int.random(in: 0..<3) != 0
+    /// One ship, killed at a random moment unless `kill` says otherwise.
+    @discardableResult
+    private func ship(_ kill: Kill? = nil, group: Bool = Int.random(in: 0..<3) != 0) async throws -> ProcessOutcome {
         let damaged = try remoteDamage()
         let crowded = !liveOrphans().isEmpty
+        let random = kill == nil
         // The link's speed varies from run to run, so the rclone a killed ship leaves behind may
-        // be outpaced by the next ship's.
+        // be outpaced by the next ship's; a kill mid-upload has a slow link, to see one.
+        let bandwidth: [String: String] = switch kill {
+        case nil: ["RCLONE_BWLIMIT": ["1M", "2M", "4M"].randomElement()!]
+        case .midUpload?: ["RCLONE_BWLIMIT": "64k"]
+        default: [:]
+        }
         let (outcome, pgid) = try await runKilled(["--data-dir", data.root, "--remote", remote], group: group,
-                                                  after: .microseconds(Int.random(in: 0..<reach.ship)),
-                                                  env: ["RCLONE_BWLIMIT": ["1M", "2M", "4M"].randomElement()!])
+                                                  kill: kill ?? .after(.microseconds(Int.random(in: 0..<reach.ship))), env: bandwidth)
         counts.ships += 1
         if outcome.exitCode == nil {
             counts.shipsKilled += 1
-            reach.ship = min(20_000_000, reach.ship * 5 / 4)
+            if random { reach.ship = min(20_000_000, reach.ship * 5 / 4) }
             if group {
                 counts.groupKills += 1
             } else if !members(ofGroup: pgid).isEmpty {
                 counts.orphaned += 1
                 orphans.append(pgid)
             }
-            if try !remoteDamage().truncated.isSubset(of: damaged.truncated) { counts.truncated += 1 }
+            if try remoteDamage().truncated.contains(where: { damaged.truncated[$0.key] != $0.value }) { counts.truncated += 1 }
         } else {
-            reach.ship = max(10_000, reach.ship * 3 / 4)
+            if random { reach.ship = max(10_000, reach.ship * 3 / 4) }
             expectClean(outcome, "ship", crowded: crowded)
+            if crowded { counts.met += 1 }
+            // A run that succeeded verified every waiting part: the truncated files it found are whole.
+            if outcome.exitCode == 0 { counts.repaired += try damaged.truncated.keys.filter { try remoteCopy($0) == expected[$0] }.count }
         }
         let when = "after a ship " + (outcome.exitCode.map { "that exited \($0)" } ?? (group ? "killed with its rclone" : "killed alone"))
         try check(when)
@@ -199,12 +249,13 @@ private final class ShipKillWorld {
             try await Task.sleep(for: .milliseconds(100))
             try check(when + ", while a killed ship's rclone still runs")
         }
+        return outcome
     }
 
     private func prune() async throws {
         let crowded = !liveOrphans().isEmpty
         let (outcome, _) = try await runKilled(["prune", "--data-dir", data.root, "--remote", remote, "--keep-days", "0"], group: Bool.random(),
-                                               after: .microseconds(Int.random(in: 0..<reach.prune)))
+                                               kill: .after(.microseconds(Int.random(in: 0..<reach.prune))))
         counts.prunes += 1
         if outcome.exitCode == nil {
             counts.prunesKilled += 1
@@ -260,9 +311,15 @@ private final class ShipKillWorld {
         let damage = try remoteDamage()
         #expect(damage.truncated.isEmpty && damage.other.isEmpty, "damaged on the remote after the clean ship: \(damage)")
         let c = counts
+        // What the test is for happened, at least in scenarios().
+        #expect(c.truncated > 0, "no killed ship left a truncated file on the remote")
+        #expect(c.repaired > 0, "no ship repaired a truncated file")
+        #expect(c.met > 0, "no ship ran while a killed ship's rclone still did")
+        #expect(c.demoted > 0, "no prune demoted a receipt")
         print("ship kill test (\(kind.rawValue)): \(killCycles) cycles, \(c.shipsKilled) of \(c.ships) ships SIGKILLed "
               + "(\(c.groupKills) with their rclone, \(c.orphaned) leaving it running, \(c.orphansKilled) of those killed later; "
-              + "\(c.truncated) left a truncated file under the final name), \(c.prunesKilled) of \(c.prunes) prunes SIGKILLed, "
+              + "\(c.truncated) left a truncated file under the final name, \(c.repaired) truncated files repaired by a later ship), "
+              + "\(c.met) ships ran while a killed ship's rclone did, \(c.prunesKilled) of \(c.prunes) prunes SIGKILLed, "
               + "\(c.demoted) receipts demoted by prune, \(c.disturbed) runs upset by a leftover rclone; parts \(parts.count) "
               + "(\(pruned) old ones pruned, \(parts.count - pruned) young kept): "
               + (broken == 0 ? "every part verified once, nothing lost" : "\(broken) INVARIANTS BROKEN"))
@@ -349,13 +406,13 @@ private final class ShipKillWorld {
         }
     }
 
-    /// Remote files under a part's name that are not (yet) the part's bytes, with their size:
-    /// what killed uploads leave, and what the next ship repairs.
-    private func remoteDamage() throws -> (truncated: Set<String>, other: Set<String>) {
-        var damage = (truncated: Set<String>(), other: Set<String>())
+    /// Remote files under a part's name that are not (yet) the part's bytes, the shorter ones
+    /// with their size: what killed uploads leave, and what the next ship repairs.
+    private func remoteDamage() throws -> (truncated: [String: Int64], other: Set<String>) {
+        var damage = (truncated: [String: Int64](), other: Set<String>())
         for path in try filesUnder(remoteFiles) {
             guard let want = expected[path], let have = try remoteCopy(path), have != want else { continue }
-            if have.bytes < want.bytes { damage.truncated.insert("\(path) \(have.bytes)") } else { damage.other.insert(path) }
+            if have.bytes < want.bytes { damage.truncated[path] = have.bytes } else { damage.other.insert(path) }
         }
         return damage
     }
@@ -390,18 +447,22 @@ private final class ShipKillWorld {
 
     // MARK: Processes
 
-    /// Runs ship in a process group of its own, as systemd starts a service, and SIGKILLs it after
-    /// `delay` unless it finished first: the whole group (ship and its rclone, as systemd stopping
-    /// the unit or a power cut does) or ship alone (kill -9 of its pid), its rclone left running.
-    private func runKilled(_ arguments: [String], group: Bool, after delay: Duration, env: [String: String] = [:]) async throws -> (ProcessOutcome, pid_t) {
+    /// Runs ship in a process group of its own, as systemd starts a service, and SIGKILLs it when
+    /// `kill` says unless it finished first: the whole group (ship and its rclone, as systemd
+    /// stopping the unit or a power cut does) or ship alone (kill -9 of its pid), its rclone left running.
+    private func runKilled(_ arguments: [String], group: Bool, kill: Kill, env: [String: String] = [:]) async throws -> (ProcessOutcome, pid_t) {
         var options = PlatformOptions()
         options.processGroupID = 0
         var variables = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"]
         variables.merge(environment.merging(env) { $1 }) { $1 }
         let result = try await Subprocess.run(.path(FilePath(Paths.ship)), arguments: Arguments(arguments),
                                               environment: .custom(variables.map { Array("\($0.key)=\($0.value)".utf8) + [0] }),
-                                              platformOptions: options, input: .none, output: .discarded, error: .string(limit: 1 << 20)) { execution in
-            try await Task.sleep(for: delay)
+                                              platformOptions: options, input: .none, output: .discarded, error: .string(limit: 1 << 20)) { [remoteFiles] execution in
+            switch kill {
+            case .never: return
+            case .after(let delay): try await Task.sleep(for: delay)
+            case .midUpload(let file): try await written(remoteFiles + "/" + file)
+            }
             try? execution.send(signal: .kill, toProcessGroup: group)
         }
         return (ProcessOutcome(status: result.terminationStatus, stdout: "", stderr: result.standardError), result.processIdentifier.value)
@@ -429,6 +490,15 @@ private func members(ofGroup group: pid_t) -> [pid_t] {
         // "pid (comm) state ppid pgrp ...": comm may hold anything, so fields count from the last ')'.
         let fields = String(decoding: stat[(close + 1)...], as: UTF8.self).split(separator: " ")
         return fields.count > 2 && fields[0] != "Z" && pid_t(fields[2]) == group ? pid : nil
+    }
+}
+
+/// Returns once the file at `path` holds some bytes, or after a minute (it never came).
+private func written(_ path: String) async throws {
+    for _ in 0..<30_000 {
+        var info = stat()
+        if stat(path, &info) == 0 && info.st_size > 0 { return }
+        try await Task.sleep(for: .milliseconds(2))
     }
 }
 
