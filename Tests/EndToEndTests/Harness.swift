@@ -65,7 +65,7 @@ struct ProcessOutcome: CustomStringConvertible {
 }
 
 /// A clean environment plus `env`.
-private func cleanEnvironment(_ env: [String: String]) -> Environment {
+func cleanEnvironment(_ env: [String: String]) -> Environment {
     var environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"]
     environment.merge(env) { $1 }
     return .custom(environment.map { Array("\($0.key)=\($0.value)".utf8) + [0] })

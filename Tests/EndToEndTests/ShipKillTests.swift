@@ -453,10 +453,8 @@ private final class ShipKillWorld {
     private func runKilled(_ arguments: [String], group: Bool, kill: Kill, env: [String: String] = [:]) async throws -> (ProcessOutcome, pid_t) {
         var options = PlatformOptions()
         options.processGroupID = 0
-        var variables = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"]
-        variables.merge(environment.merging(env) { $1 }) { $1 }
         let result = try await Subprocess.run(.path(FilePath(Paths.ship)), arguments: Arguments(arguments),
-                                              environment: .custom(variables.map { Array("\($0.key)=\($0.value)".utf8) + [0] }),
+                                              environment: cleanEnvironment(environment.merging(env) { $1 }),
                                               platformOptions: options, input: .none, output: .discarded, error: .string(limit: 1 << 20)) { [remoteFiles] execution in
             switch kill {
             case .never: return
