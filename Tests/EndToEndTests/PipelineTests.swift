@@ -26,8 +26,8 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
             // Snap: one run in ten SIGKILLed at a random moment; and a kill timed from the run's
             // own progress (mid-write: its temporary file is there) every tenth run until one
             // has landed, so that one surely happens.
-            async let snaps: (runs: Int, killed: Int, midWrite: Int, finished: [String]) = {
-                var (runs, killed, midWrite) = (0, 0, 0)
+            async let snaps: (runs: Int, killed: Int, midWrite: Int, failed: Int, finished: [String]) = {
+                var (runs, killed, midWrite, failed) = (0, 0, 0, 0)
                 var finished: [String] = []
                 var linked = Set<String>()
                 while Timestamp.now().seconds < deadline {
@@ -43,8 +43,12 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                         let outcome = try await runAndKill(Paths.snap, args, after: .milliseconds(Int.random(in: 0...40)))
                         if outcome.exitCode == nil { killed += 1 }
                     } else {
+                        // Every 15th run the CLOB fails once: a failed run is a gap in the coverage, not a slot covered.
+                        let failing = runs % 15 == 9
+                        if failing { try fake.fault("clob", "status", #""status":500,"count":1"#) }
                         let outcome = try await runSnap(args)
-                        #expect(outcome.exitCode == 0, "\(outcome)")
+                        #expect(outcome.exitCode == (failing ? 4 : 0), "\(outcome)")
+                        if failing { failed += 1 }
                         // The file this run says it wrote: the coverage check below is against these.
                         if let file = outcome.stderr.split(separator: " ").first(where: { $0.hasPrefix("file=") }) {
                             finished.append(String(file.split(separator: "/").last ?? ""))
@@ -56,7 +60,7 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                         linked.insert(name)
                     }
                 }
-                return (runs, killed, midWrite, finished)
+                return (runs, killed, midWrite, failed, finished)
             }()
             // Seal: every minute; killed mid-write until a kill has landed while it wrote a
             // segment and one while it wrote a manifest (its segment already under its final
@@ -94,7 +98,8 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                 if outcome.exitCode == nil { sealRuns.killed += 1 }
                 if landed { sealRuns.midWrite += 1 }
             }
-            #expect(snapRuns.killed > 0 && snapRuns.midWrite > 0, "snap: \(snapRuns.killed) killed, \(snapRuns.midWrite) mid-write")
+            #expect(snapRuns.killed > 0 && snapRuns.midWrite > 0 && snapRuns.failed > 0,
+                    "snap: \(snapRuns.killed) killed, \(snapRuns.midWrite) mid-write, \(snapRuns.failed) failed")
             #expect(sealRuns.killed > 0 && sealRuns.midWrite >= 2, "seal: \(sealRuns.killed) killed, \(sealRuns.midWrite) mid-write")
             let final = try await runSeal(sealArgs + ["--flush"])
             #expect(final.exitCode == 0 && data.files("spool").isEmpty, "\(final)")
@@ -128,7 +133,12 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                 let start = Timestamp.parse(manifest["window_start"]?.string ?? "")!
                 let end = Timestamp.parse(manifest["window_end"]?.string ?? "")!
                 let until = Timestamp.parse(manifest["coverage_until"]?.string ?? "")!
-                #expect(until.microseconds <= end.microseconds, "\(path)")
+                let created = Timestamp.parse(manifest["created_at"]?.string ?? "")!
+                // Coverage runs to the window's end, or, for a window sealed while still open
+                // (--flush), to when seal ran: never past either.
+                #expect(start.microseconds <= until.microseconds && until.microseconds <= min(end.microseconds, created.microseconds),
+                        "\(path): coverage until \(until.iso8601), created \(created.iso8601)")
+                if end.microseconds + 60_000_000 <= created.microseconds { #expect(until == end, "\(path): a closed window's coverage ends with it") }
                 sources += (manifest["sources"]?.array ?? []).compactMap { $0["name"]?.string }
                 let slots = Int((until.microseconds - start.microseconds + 999_999) / 1_000_000)
                 var covered = Set<Int>()
@@ -138,22 +148,26 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                     }
                 }
                 var gaps: [(Int, Int)] = []
-                for slot in 0..<slots where !covered.contains(slot) {
+                for slot in 0..<max(0, slots) where !covered.contains(slot) {
                     if let last = gaps.last, last.1 == slot { gaps[gaps.count - 1].1 = slot + 1 } else { gaps.append((slot, slot + 1)) }
                 }
                 #expect(manifest["slots_expected"]?.intValue == slots && manifest["slots_covered"]?.intValue == covered.count, "\(path)")
                 // Adjacent gaps with different reasons count as one here.
                 var listed: [(Int, Int)] = []
                 for gap in manifest["gaps"]?.array ?? [] {
-                    let from = Int((Timestamp.parse(gap["start"]?.string ?? "")!.microseconds - start.microseconds) / 1_000_000)
-                    let to = Int((Timestamp.parse(gap["end"]?.string ?? "")!.microseconds - start.microseconds + 999_999) / 1_000_000)
+                    let gapStart = Timestamp.parse(gap["start"]?.string ?? "")!.microseconds
+                    let gapEnd = Timestamp.parse(gap["end"]?.string ?? "")!.microseconds
+                    #expect(start.microseconds <= gapStart && gapStart < gapEnd && gapEnd <= until.microseconds, "\(path): a gap outside the coverage: \(gap)")
+                    let from = Int((gapStart - start.microseconds) / 1_000_000)
+                    let to = Int((gapEnd - start.microseconds + 999_999) / 1_000_000)
                     if let last = listed.last, last.1 == from { listed[listed.count - 1].1 = to } else { listed.append((from, to)) }
                 }
                 #expect(listed.map(\.0) == gaps.map(\.0) && listed.map(\.1) == gaps.map(\.1), "\(path): gaps \(listed) against \(gaps)")
                 manifests += 1
             }
             #expect(sources.sorted() == expected.keys.sorted(), "the manifests' sources are not the runs made")
-            print("pipeline soak: \(soakSeconds) s, snap runs \(snapRuns.runs) (\(snapRuns.killed) SIGKILLed, \(snapRuns.midWrite) mid-write), "
+            print("pipeline soak: \(soakSeconds) s, snap runs \(snapRuns.runs) (\(snapRuns.killed) SIGKILLed, \(snapRuns.midWrite) mid-write, "
+                  + "\(snapRuns.failed) failed by the CLOB), "
                   + "seal runs \(sealRuns.runs) (\(sealRuns.killed) SIGKILLed, \(sealRuns.midWrite) mid-write), \(manifests) parts, \(all.count) rows from "
                   + "\(expected.count) spool files: every row sealed exactly once, coverage and gaps match in every manifest")
         }

@@ -155,6 +155,18 @@ private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
         #expect(market?["slug"]?.string == "btc-updown-5m-1" && market?["tokens"]?.array?.count == 2 && market?["books"] == .number("102"))
     }
 
+    /// Coverage stops at `until` (a window sealed while still open): the last slot is cut there,
+    /// and so is the gap that holds it.
+    @Test func theLastGapEndsWhereCoverageEnds() {
+        var summary = SegmentSummary()
+        summary.beginSource(startedAt: at(0.01))
+        summary.endSource()
+        let coverage = summary.coverage(from: at(0), until: at(4.5), interval: 1)
+        #expect(coverage.slotsExpected == 5 && coverage.slotsCovered == 0)
+        #expect(coverage.gaps.map(\.start) == [at(0), at(1)] && coverage.gaps.map(\.end) == [at(1), at(4.5)])
+        #expect(coverage.gaps.map(\.reason) == ["damaged file", "no run"])
+    }
+
     @Test func damagedFilesAreQuarantinedWithTheirReadableRowsSalvaged() throws {
         let f = SealFixture()
         defer { f.remove() }
@@ -280,6 +292,21 @@ private func lines(_ file: (name: String, bytes: [UInt8])) throws -> [[UInt8]] {
 }
 
 @Suite struct SealPartsTests {
+    /// A snapshot belongs to the window its start falls in, to the microsecond: the last instant
+    /// before a boundary (however close) is in the earlier window, the boundary in the next.
+    @Test(arguments: [1, 5, 15, 60, 1440])
+    func windowsSplitExactlyAtTheirBoundaries(minutes: Int) {
+        let boundary = Timestamp.parse("2026-11-22T00:00:00Z")!  // a boundary of every length
+        for before in [1, 300_000, 500_000, 999_999, 60_000_000] where before <= minutes * 60_000_000 {
+            let window = SealWindow(containing: Timestamp(microseconds: boundary.microseconds - Int64(before)), minutes: minutes, collector: "c1")
+            #expect(window.end == boundary, "\(before) µs before the boundary")
+        }
+        for after in [0, 1, 500_000, 999_999] {
+            let window = SealWindow(containing: Timestamp(microseconds: boundary.microseconds + Int64(after)), minutes: minutes, collector: "c1")
+            #expect(window.start == boundary, "\(after) µs after the boundary")
+        }
+    }
+
     @Test func namesRoundTrip() {
         let t = Timestamp.parse("2026-11-21T19:59:39.359Z")!
         #expect(Timestamp(compact: t.compact) == t)
