@@ -127,7 +127,8 @@ func runBlockedOnLock(_ lockPath: String, _ program: String, _ arguments: [Strin
                                           input: .none, output: .discarded, error: .string(limit: 16 << 20)) { execution in
         let pid = execution.processIdentifier.value
         var blocked = false
-        for _ in 0..<600 where !blocked && isRunning(pid) {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !blocked && ContinuousClock.now < deadline && isRunning(pid) {
             // A blocked request is listed as `N: -> FLOCK  ADVISORY  WRITE <pid> …`.
             let table = String(decoding: try DurableFile.read("/proc/locks") ?? [], as: UTF8.self)
             blocked = table.split(separator: "\n").contains { $0.contains("->") && $0.split(separator: " ").contains(Substring(String(pid))) }

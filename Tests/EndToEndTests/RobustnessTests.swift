@@ -132,10 +132,11 @@ private func setting(_ name: String, _ fallback: Int) -> Int {
             try fake.fault("clob", "status", #""status":500,"count":1"#)
             let script = #"""
                 exec 2>"$OWNED"
-                JOURNAL_STREAM="$(stat -c %d:%i "$OWNED")" "$SNAP" "$@"
-                JOURNAL_STREAM="$(stat -c %d:%i "$OWNED")" "$SNAP" "$@"
+                export JOURNAL_STREAM="$(stat -c %d:%i "$OWNED")"
+                "$SNAP" "$@"
+                "$SNAP" "$@"
                 exec 2>"$OTHER"
-                JOURNAL_STREAM="$(stat -c %d:%i "$OWNED")" "$SNAP" "$@"
+                "$SNAP" "$@"
                 """#
             let owned = data.parent + "/owned", other = data.parent + "/other"
             let result = try await run("/bin/sh", ["-c", script, "sh"] + fake.arguments(dataDirectory: data.root, tls: false),
