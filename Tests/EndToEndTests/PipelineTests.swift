@@ -90,8 +90,14 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                 return (runs, killed, midWrite)
             }()
             var (snapRuns, sealRuns) = try await (snaps, seals)
-            // Too few seal runs had a closed window to write (the soak is short): kill the flush.
-            for _ in 0..<10 where sealRuns.midWrite < 2 {
+            // Too few seal runs had a closed window to write (the soak is short): kill the flush,
+            // each time over a fresh spool file so that it surely has a segment and a manifest to write.
+            for _ in 0..<20 where sealRuns.midWrite < 2 {
+                let snap = try await runSnap(fake.arguments(dataDirectory: data.root, tls: false) + ["--collector-id", "soak"])
+                #expect(snap.exitCode == 0, "\(snap)")
+                for name in data.files("spool") where name.hasSuffix(".jsonl.gz") && access(shadow + "/" + name, F_OK) != 0 {
+                    #expect(link(data.root + "/spool/" + name, shadow + "/" + name) == 0)
+                }
                 let (outcome, landed) = try await runAndKillMidWrite(Paths.seal, sealArgs + ["--flush"], temporaryDirectory: tmp, nth: sealRuns.midWrite + 1)
                 #expect(outcome.exitCode == nil || outcome.exitCode == 0, "\(outcome)")
                 sealRuns.runs += 1
