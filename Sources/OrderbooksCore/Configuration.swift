@@ -85,6 +85,11 @@ public struct SnapOptions: ParsableArguments {
         valueName: "seconds"))
     var discoveryTTL: String?
 
+    @Option(name: .customLong("resolution-deadline"), help: ArgumentHelp(
+        "Seconds after a market's end to keep looking up its resolution on Gamma; then a failure row says it never came (60 to 604800). [env: ORDERBOOKS_RESOLUTION_DEADLINE] [default: 259200 (3 days)]",
+        valueName: "seconds"))
+    var resolutionDeadline: String?
+
     @Flag(name: .customLong("stdout"), help: "Print the rows (JSONL, uncompressed) instead of writing a file; the data directory is not used.")
     var toStdout = false
 
@@ -177,6 +182,8 @@ public struct SnapOptions: ParsableArguments {
             http: http,
             discoveryTTL: try Setting.resolve(discoveryTTL, "ORDERBOOKS_DISCOVERY_TTL", env, default: 60,
                                               expected: "whole seconds between 0 and 3600") { Int64($0).flatMap { (0...3600).contains($0) ? $0 : nil } },
+            resolutionDeadline: try Setting.resolve(resolutionDeadline, "ORDERBOOKS_RESOLUTION_DEADLINE", env, default: 259_200,
+                                                    expected: "whole seconds between 60 and 604800") { Int64($0).flatMap { (60...604_800).contains($0) ? $0 : nil } },
             toStdout: toStdout)
     }
 }

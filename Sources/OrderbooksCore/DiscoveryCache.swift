@@ -1,6 +1,7 @@
-/// What Gamma said about each slug, and when. An optimisation only: a slug's token ids and window
-/// never change, so a cached answer requests exactly the books a fresh one would. Deleting the
-/// file costs a round of Gamma requests, nothing else.
+/// What Gamma said about each slug, and when, and the markets awaiting their resolution. The
+/// answers are an optimisation only: a slug's token ids and window never change, so a cached
+/// answer requests exactly the books a fresh one would. Deleting the file costs a round of Gamma
+/// requests, and lookups of the resolutions of the last days again (`ResolutionQueue`).
 public struct DiscoveryCache: Equatable, Sendable {
     public enum Answer: Equatable, Sendable {
         case market(Market)
@@ -14,6 +15,7 @@ public struct DiscoveryCache: Equatable, Sendable {
     }
 
     public var entries: [String: Entry] = [:]
+    public var resolutions = ResolutionQueue()
 
     public init() {}
 
@@ -45,6 +47,23 @@ public struct DiscoveryCache: Equatable, Sendable {
             }
             return o
         })
+        var resolutions = JSONObjectWriter()
+        var marks = JSONObjectWriter()
+        for series in Series.allCases { if let mark = self.resolutions.queuedUntil[series] { marks.field(series.rawValue, mark) } }
+        resolutions.field("queued_until", object: marks)
+        resolutions.field("awaited", objects: self.resolutions.awaited.keys.sorted().map { slug in
+            let market = self.resolutions.awaited[slug]!
+            var o = JSONObjectWriter()
+            o.field("slug", slug)
+            o.field("series", market.series.rawValue)
+            o.field("window_start", market.window.start)
+            o.field("window_end", market.window.end)
+            o.field("next_check", market.nextCheck)
+            o.field("checks", market.checks)
+            o.field("last_state", market.lastState)
+            return o
+        })
+        root.field("resolutions", object: resolutions)
         return root.line
     }
 
@@ -78,6 +97,24 @@ public struct DiscoveryCache: Equatable, Sendable {
             let market = Market(series: series, slug: slug, conditionId: conditionId,
                                 window: Window(start: windowStart, end: windowEnd), tokens: tokens)
             cache.entries[slug] = Entry(fetchedAt: fetchedAt, answer: .market(market))
+        }
+        let resolutions = value["resolutions"]
+        for series in Series.allCases {
+            if case .number(let text)? = resolutions?["queued_until"]?[series.rawValue], let mark = Int64(text), Self.seconds.contains(mark) {
+                cache.resolutions.queuedUntil[series] = mark
+            }
+        }
+        for item in (resolutions?["awaited"]?.array ?? []).prefix(ResolutionQueue.maxAwaited) {
+            guard let slug = item["slug"]?.string, let series = item["series"]?.string.flatMap(Series.init(rawValue:)),
+                  case .number(let start)? = item["window_start"], let windowStart = Int64(start), Self.seconds.contains(windowStart),
+                  case .number(let next)? = item["next_check"], let nextCheck = Int64(next), Self.seconds.contains(nextCheck),
+                  case .number(let count)? = item["checks"], let checks = Int(count), (0...(1 << 20)).contains(checks) else { continue }
+            // Only a window of the series' own grid, named by its own slug: what is queued is asked
+            // for by name, so an edited entry must not send Gamma anything else.
+            let window = series.window(containing: windowStart)
+            guard window.start == windowStart, series.slug(for: window) == slug else { continue }
+            cache.resolutions.awaited[slug] = AwaitedResolution(series: series, slug: slug, window: window, nextCheck: nextCheck,
+                                                                checks: checks, lastState: item["last_state"]?.string.map { String($0.prefix(512)) })
         }
         return cache
     }

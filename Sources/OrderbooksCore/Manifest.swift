@@ -51,7 +51,7 @@ public struct Manifest: Sendable {
     }
 
     /// The kinds snap writes, in the order manifests list them (others follow, sorted).
-    static let rowKinds = ["market", "book", "absent", "failure", "run"]
+    static let rowKinds = ["market", "book", "absent", "resolution", "failure", "run"]
     static let runOutcomes = ["complete", "partial", "failed", "backoff"]
 
     /// Facts about the sealing itself, written into the manifest but never read back.
@@ -121,6 +121,17 @@ public struct Manifest: Sendable {
             o.field("failures", market.failures)
             o.field("first_received_at", market.firstReceivedAt?.iso8601)
             o.field("last_received_at", market.lastReceivedAt?.iso8601)
+        }
+        m.field("resolutions", each: summary.resolutions) { r, o in
+            o.field("slug", r.slug)
+            o.field("condition_id", r.conditionId)
+            o.field("winning_outcome", r.winningOutcome)
+            o.field("winning_token_id", r.winningTokenId)
+            o.field("received_at", r.receivedAt?.iso8601)
+        }
+        m.field("unresolved", each: summary.unresolved) { r, o in
+            o.field("slug", r.slug)
+            o.field("received_at", r.receivedAt?.iso8601)
         }
         m.field("sources", each: sources) { s, o in
             o.field("name", s.name)

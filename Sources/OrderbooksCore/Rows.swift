@@ -26,6 +26,8 @@ public struct RowContext: Sendable {
 /// The step of a run a failure belongs to.
 public enum Stage: String, Sendable {
     case discovery, books, write
+    /// Looking up the outcome of an ended market: never part of the snapshot's own outcome.
+    case resolution
 }
 
 /// A failure as recorded in a `failure` row and logged.

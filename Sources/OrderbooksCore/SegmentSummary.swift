@@ -10,6 +10,15 @@ public struct SegmentSummary: Sendable {
         public var lastReceivedAt: Timestamp?
     }
 
+    /// A `resolution` row, or a `failure` row giving up on one (`winningOutcome` nil, `unresolved`).
+    public struct Resolution: Sendable {
+        public var slug: String
+        public var conditionId: String?
+        public var winningOutcome: String?
+        public var winningTokenId: String?
+        public var receivedAt: Timestamp?
+    }
+
     public struct Run: Sendable {
         public var startedAt: Timestamp
         public var outcome: String
@@ -23,6 +32,9 @@ public struct SegmentSummary: Sendable {
     public private(set) var lastReceivedAt: Timestamp?
     public private(set) var markets: [Market] = []
     public private(set) var runs: [Run] = []
+    public private(set) var resolutions: [Resolution] = []
+    /// Markets given up on: no resolution before the deadline.
+    public private(set) var unresolved: [Resolution] = []
     private var marketIndex: [String: Int] = [:]
     private var pendingErrorKinds: [String] = []
     private var sourceStartedAt = Timestamp(microseconds: 0)
@@ -58,9 +70,18 @@ public struct SegmentSummary: Sendable {
                             errorKinds: pendingErrorKinds))
             pendingErrorKinds = []
             sourceHasRun = true
+        case "failure" where row["stage"] == "resolution":
+            // About a market that has ended, not this run's capture: never a gap's reason.
+            if row["error_kind"] == "unresolved", let slug = row["slug"] {
+                unresolved.append(Resolution(slug: slug, conditionId: row["condition_id"], receivedAt: received))
+            }
         case "failure":
             pendingErrorKinds.append(row["error_kind"] ?? "unknown")
             if let slug = row["slug"] { tallyMarket(slug, row, received) { $0.failures += 1 } }
+        case "resolution":
+            guard let slug = row["slug"] else { return }
+            resolutions.append(Resolution(slug: slug, conditionId: row["condition_id"], winningOutcome: row["winning_outcome"],
+                                          winningTokenId: row["winning_token_id"], receivedAt: received))
         case "market", "book", "absent":
             guard let slug = row["slug"] else { return }
             tallyMarket(slug, row, received) { market in

@@ -9,6 +9,8 @@ public struct SnapConfiguration: Sendable {
     public var collector: String
     public var http: HTTPSettings
     public var discoveryTTL: Int64
+    /// Seconds after a market's end its resolution is looked up before a failure row gives up.
+    public var resolutionDeadline: Int64
     public var toStdout: Bool
 }
 
@@ -44,6 +46,9 @@ public struct SnapRun {
         var books = 0
         var absent: [[UInt8]] = []
         var failures: [FailureRecord] = []
+        var resolutions: [[UInt8]] = []
+        /// Failed resolution lookups and markets given up on: rows, but not the snapshot's outcome.
+        var resolutionFailures: [FailureRecord] = []
         var absentExpected = 0
         var marketCount = 0
         var notListed: [String] = []
@@ -76,6 +81,12 @@ public struct SnapRun {
             if removed > 0 { log(.info, "run=\(context.runId) removed \(removed) stale in-flight file(s) from \(directory.temporary)") }
             backoff = BackoffState.decode(readState(directory.backoffFile))
             cache = DiscoveryCache.decode(readState(directory.discoveryCacheFile))
+            // A series without a mark on a directory that holds data lost its cache: queue the
+            // windows it may have been waiting on again.
+            let lost = config.series.contains { cache.resolutions.queuedUntil[$0] == nil }
+                && [directory.spool, directory.sealed].contains { !(DataDirectory.names(in: $0) ?? []).isEmpty }
+            cache.resolutions.enqueue(config.series, now: startedAt.seconds, lookback: lost ? config.resolutionDeadline : 0,
+                                      deadline: config.resolutionDeadline)
         }
         let (initialBackoff, initialCache) = (backoff, cache)
 
@@ -90,7 +101,7 @@ public struct SnapRun {
         } else {
             snapshot(into: &capture, rows: rows, cache: &cache, backoff: &backoff, client: client, now: startedAt, context: context)
         }
-        logFailures(capture.failures, context: context)
+        logFailures(capture.failures + capture.resolutionFailures, context: context)
 
         let status = write(capture, rows: rows, context: context, directory: directory, startedAt: startedAt, monotonicStart: monotonicStart)
         if !config.toStdout {
@@ -123,13 +134,25 @@ public struct SnapRun {
         let origins = requested.origins, tokenIds = requested.tokenIds
         var captured: Set<String> = []
         var openTokens: Set<String> = []
-        if !tokenIds.isEmpty {
-            let chunks = stride(from: 0, to: tokenIds.count, by: Books.maxTokensPerRequest).map {
-                Array(tokenIds[$0..<min($0 + Books.maxTokensPerRequest, tokenIds.count)])
-            }
-            let exchanges = client.perform(chunks.map {
-                HTTPRequest(url: config.clobURL + "/books", jsonBody: Books.requestBody($0), maxBodyBytes: Books.maxBodyBytes(tokens: $0.count))
-            })
+        let chunks = stride(from: 0, to: tokenIds.count, by: Books.maxTokensPerRequest).map {
+            Array(tokenIds[$0..<min($0 + Books.maxTokensPerRequest, tokenIds.count)])
+        }
+        // Resolutions are looked up beside the books, in the same round of requests, so they
+        // cost the run no time; not while Gamma asks us to wait, and never for --stdout (no cache).
+        if !config.toStdout {
+            capture.resolutionFailures = cache.resolutions.giveUp(at: now, deadline: config.resolutionDeadline, gammaURL: config.gammaURL)
+        }
+        let lookups = config.toStdout || backoff.pause(for: .gamma, at: now) != nil ? [] : cache.resolutions.due(at: now.seconds)
+        let allExchanges = client.perform(chunks.map {
+            HTTPRequest(url: config.clobURL + "/books", jsonBody: Books.requestBody($0), maxBodyBytes: Books.maxBodyBytes(tokens: $0.count))
+        } + lookups.map { HTTPRequest(url: ResolutionQueue.url($0, config.gammaURL), maxBodyBytes: Discovery.maxEventBytes) })
+        let round = cache.resolutions.record(lookups, Array(allExchanges.dropFirst(chunks.count)), now: now, context: context)
+        capture.resolutions = round.rows
+        capture.resolutionFailures += round.failures
+        capture.gammaRequests += lookups.count
+        if let throttle = round.throttle { backoff.recordThrottle(.gamma, throttle, at: now) }
+        if !chunks.isEmpty {
+            let exchanges = Array(allExchanges.prefix(chunks.count))
             capture.clobRequests = exchanges.count
             var throttle: Problem? = nil
             var answered = false
@@ -177,12 +200,14 @@ public struct SnapRun {
     /// Writes the snapshot file (or stdout) and the summary line; returns the exit status.
     private func write(_ capture: Capture, rows: RowSink, context: RowContext, directory: DataDirectory, startedAt: Timestamp,
                        monotonicStart: Int64) -> ExitStatus {
+        for row in capture.resolutions { rows.append(row) }
         for row in capture.absent { rows.append(row) }
-        for failure in capture.failures { rows.append(Rows.failure(failure, context)) }
+        for failure in capture.failures + capture.resolutionFailures { rows.append(Rows.failure(failure, context)) }
         let finishedAt = Timestamp.now()
         rows.append(runRow(capture, context: context, startedAt: startedAt, finishedAt: finishedAt,
                            monotonicStart: monotonicStart, exitStatus: capture.outcome.exitStatus))
-        let summary = "run=\(context.runId) outcome=\(capture.outcome.rawValue) markets=\(capture.marketCount) books=\(capture.books) absent=\(capture.absent.count) failures=\(capture.failures.count)"
+        let summary = "run=\(context.runId) outcome=\(capture.outcome.rawValue) markets=\(capture.marketCount) books=\(capture.books) absent=\(capture.absent.count) "
+            + "failures=\(capture.failures.count + capture.resolutionFailures.count)" + (capture.resolutions.isEmpty ? "" : " resolutions=\(capture.resolutions.count)")
         let elapsed = "elapsed_ms=\((finishedAt.microseconds - startedAt.microseconds) / 1000)"
 
         if config.toStdout {
@@ -254,7 +279,8 @@ public struct SnapRun {
         row.field("books", capture.books)
         row.field("absent", capture.absent.count)
         row.field("absent_expected", capture.absentExpected)
-        row.field("failures", capture.failures.count)
+        row.field("failures", capture.failures.count + capture.resolutionFailures.count)
+        row.field("resolutions", capture.resolutions.count)
         row.field("not_listed", strings: capture.notListed)
         row.field("gamma_requests", capture.gammaRequests)
         row.field("clob_requests", capture.clobRequests)

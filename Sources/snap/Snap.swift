@@ -9,7 +9,9 @@ struct Snap: ParsableCommand {
         discussion: """
             Finds the markets of the 5m, 15m, hourly, 4h and daily series whose window is open, the next \
             window and the previous one (until 2 minutes after its end) on the Gamma API, fetches all their \
-            books in one POST /books, and writes one gzip JSONL file to <data-dir>/spool/. Failures are \
+            books in one POST /books, and writes one gzip JSONL file to <data-dir>/spool/. Markets whose \
+            window has ended are looked up on Gamma, beside the books, until their resolution is final \
+            (a resolution row), or --resolution-deadline has passed (a failure row). Failures are \
             written as rows too. Rows are described in docs/FORMAT.md.
 
             Exit status: 0 every book of every open window captured; 3 partial (some books or markets \

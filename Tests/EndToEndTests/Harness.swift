@@ -302,7 +302,7 @@ struct DataDir {
                     throw TestFailure("\(name): a row has another run id or a bad received_at")
                 }
             }
-            for (kind, field) in [("book", "books"), ("absent", "absent"), ("failure", "failures")] {
+            for (kind, field) in [("book", "books"), ("absent", "absent"), ("failure", "failures"), ("resolution", "resolutions")] {
                 let count = rows.filter { $0["kind"]?.string == kind }.count
                 guard run[field] == .number(String(count)) else { throw TestFailure("\(name): run row says \(field)=\(String(describing: run[field])), rows say \(count)") }
             }

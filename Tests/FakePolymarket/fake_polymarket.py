@@ -30,6 +30,13 @@ class Cfg:
     # Seconds added to the window Gamma reports (eventStartTime, startTime, endDate), the slug
     # unchanged: shows whether a client reads the window from Gamma or from the slug.
     window_skew = 0
+    # Per-slug resolution set through /_control/resolution: slug -> (mode, seconds after the end).
+    resolution = {}
+
+
+# How a market resolves (README "Resolution"): mode -> range of seconds after the end.
+RESOLUTION_PACE = {"normal": (45, 100), "late": (240, 600), "disputed": (300, 600)}
+RESOLUTION_MODES = (*RESOLUTION_PACE, "never")
 
 
 def compact(obj) -> str:
@@ -168,6 +175,11 @@ class Market:
         self.listed = start - DAY + q.uniform(-900, 300)  # startDate/creationDate trap
         self.volume = q.uniform(2000, 90000)
         self.liquidity = q.uniform(5000, 40000)
+        # A generator of its own, so the quirks above stay what they were.
+        r = random.Random(f"resolution:{Cfg.seed}:{self.slug}")
+        u = r.random()
+        self.resolution_mode = "late" if u < 0.1 else "disputed" if u < 0.2 else "normal"
+        self.resolution_after = r.uniform(*RESOLUTION_PACE[self.resolution_mode])
 
     # lifecycle (README "Lifecycle"); `now` is always time.time() except in /_control/markets
     def gamma_exists(self, now):
@@ -179,11 +191,24 @@ class Market:
     def accepting(self, now):
         return self.start - Cfg.lead <= now < self.end + 90
 
+    def resolution(self):
+        """(mode, seconds after the end it resolves; inf for never), a control override first."""
+        mode, after = Cfg.resolution.get(self.slug, (self.resolution_mode, self.resolution_after))
+        return mode, math.inf if mode == "never" else after
+
     def closed(self, now):
-        return now >= self.end + 75
+        return now >= self.end + min(75, self.resolution()[1])
+
+    def closed_time(self):
+        return self.end + min(75, self.resolution()[1])
 
     def uma(self, now):
-        return "resolved" if now >= self.end + 100 else "proposed" if now >= self.end + 60 else None
+        mode, after = self.resolution()
+        if now >= self.end + after:
+            return "resolved"
+        if mode == "disputed" and now >= self.end + 90:
+            return "disputed"
+        return "proposed" if now >= self.end + min(60, after - 5) else None
 
 
 get_market = lru_cache(maxsize=16384)(lambda name, start: Market(BY_NAME[name], start))
@@ -406,7 +431,7 @@ def market_json(m: Market, now: float, with_events: bool) -> dict:
     if uma:
         o["umaResolutionStatus"] = uma
     if m.closed(now):
-        o["closedTime"] = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(m.end + 75))
+        o["closedTime"] = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(m.closed_time()))
     if m.omit_market_est:
         del o["eventStartTime"]
     if m.omit_desc:
@@ -540,6 +565,12 @@ class App:
             self.served.clear()
 
 
+def resolution_of(m: Market) -> dict:
+    mode, after = m.resolution()
+    return {"resolution_mode": mode, "resolves_at": None if mode == "never" else m.end + after,
+            "winner": "Up" if m.up_wins else "Down"}
+
+
 def control_markets(at: float) -> list:
     out = []
     for s in SERIES:
@@ -550,7 +581,7 @@ def control_markets(at: float) -> list:
                         "condition_id": m.condition_id, "version": m.version,
                         "tokens": [{"token_id": m.tokens[0], "outcome": "Up"},
                                    {"token_id": m.tokens[1], "outcome": "Down"}],
-                        "book_live": m.book_live(at), "role": role})
+                        "book_live": m.book_live(at), "role": role, **resolution_of(m)})
     return out
 
 
@@ -837,6 +868,21 @@ class Handler(BaseHTTPRequestHandler):
                     raise ValueError("the skew is a whole number of seconds, at most a day either way")
                 Cfg.window_skew = seconds
                 return ok({"window_skew": seconds})
+            if path == "/_control/resolution":
+                if cmd == "POST":
+                    spec = json.loads(body or b"null")
+                    if not isinstance(spec, dict) or spec.get("mode") not in RESOLUTION_MODES or not isinstance(spec.get("slug"), str) \
+                            or market_for_slug(spec["slug"]) is None:
+                        raise ValueError(f"expected {{\"slug\": <a market's slug>, \"mode\": one of {list(RESOLUTION_MODES)}, \"after\": seconds}}")
+                    after = spec.get("after", {"normal": 60, "late": 300, "disputed": 400, "never": 0}[spec["mode"]])
+                    if type(after) not in (int, float) or not 0 < after <= 7 * DAY and spec["mode"] != "never":
+                        raise ValueError("after is seconds after the window's end, above 0 and at most 7 days")
+                    Cfg.resolution[spec["slug"]] = (spec["mode"], after)
+                elif cmd == "DELETE":
+                    Cfg.resolution.clear()
+                elif cmd != "GET":
+                    return ok({"error": "method not allowed"}, 405)
+                return ok({slug: {"mode": mode, "after": after} for slug, (mode, after) in Cfg.resolution.items()})
             if path == "/_control/info" and cmd == "GET":
                 return ok({"seed": Cfg.seed, "activation_lead": Cfg.lead, "book_linger": Cfg.linger,
                            "book_period": Cfg.period, "now": time.time(),
