@@ -8,9 +8,11 @@ BUILD_PACKAGES=(libcurl4-openssl-dev zlib1g-dev libssl-dev ca-certificates)
 # The fake Polymarket (python3, openssl for its throwaway CA, tzdata for zoneinfo), unshare and
 # setpriv (util-linux) for the disk-full and unwritable tests, systemd-analyze for the units,
 # rclone (Debian's 1.60, the one the VPS runs) for ship and its loopback sftp/webdav remotes,
-# GNU time for the fuzz tests' peak RSS of each run.
+# GNU time for the fuzz tests' peak RSS of each run; python3-venv (the pinned DuckDB, pandas and
+# polars come from PyPI into a virtualenv), jq and fuse3 (rclone mount) for the recipes of
+# docs/READING.md, which scripts/reading-recipes runs.
 # shellcheck disable=SC2034
-TEST_PACKAGES=(python3 openssl tzdata util-linux systemd gzip rclone time)
+TEST_PACKAGES=(python3 python3-venv openssl tzdata util-linux systemd gzip rclone time jq fuse3)
 
 ensure_packages() {
     local missing=() package
