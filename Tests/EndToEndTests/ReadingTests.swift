@@ -5,10 +5,12 @@ import Testing
 /// Issue acceptance (docs/READING.md): every recipe of the reading guide runs as written against
 /// segments the real snap and seal produce, and gives what the rows themselves give.
 ///
-/// Two collectors (`a`, `b`) snap the same fake every second into one data directory; `a` misses
+/// Two collectors (`a`, `b`) snap the same fake every second, each into its own data directory, their snapshots sealed together; `a` misses
 /// some slots (no run at all, and one run failed by the CLOB) that `b` covers, so the merge
 /// recipe has gaps to fill and books to deduplicate. seal --flush runs midway and at the end with
-/// 1-minute segments, so windows have several parts. `scripts/reading-recipes` then runs every
+/// 1-minute segments, so windows have several parts. The runs straddle a 5-minute boundary, so
+/// the market that ends there has books from its last seconds and, a minute later, its
+/// resolution (recorded by both collectors: readers keep one). `scripts/reading-recipes` then runs every
 /// recipe over the sealed tree, over a copy fetched with the doc's `rclone copy`, and through its
 /// `rclone mount` (where FUSE is available; said so otherwise), comparing each result with an
 /// independent computation from the rows; any mismatch, or a recipe without a check, fails.
@@ -17,9 +19,19 @@ import Testing
         try await withFakePolymarket { fake in
             let data = DataDir("reading")
             defer { data.remove() }
+            // `b` is another machine: a data directory (and a discovery cache) of its own, its
+            // snapshots brought into `a`'s spool as they are written, so one seal seals both.
+            let other = DataDir("reading-b")
+            defer { other.remove() }
             let sealArgs = ["--data-dir", data.root, "--segment-minutes", "1", "--grace-seconds", "10", "--flush"]
             var (aRuns, aSkipped, aFailed, bRuns) = (0, 0, 0, 0)
-            for slot in 0..<24 {
+            // Start 15 s before a 5m window ends; the fake resolves it 5 s after its end, and snap
+            // looks it up a minute after the end.
+            while (Timestamp.now().seconds + 15) % 300 > 3 { try await Task.sleep(for: .milliseconds(500)) }
+            let ending = (Timestamp.now().seconds + 15) / 300 * 300
+            _ = try fake.call("/_control/resolution", body: #"{"slug":"btc-updown-5m-\#(ending - 300)","mode":"normal","after":5}"#)
+            while Timestamp.now().seconds < ending + 63 {
+                let slot = aRuns + aSkipped + aFailed
                 // On the whole second, like the timer: both collectors' runs start in one slot.
                 let now = Timestamp.now()
                 try await Task.sleep(for: .microseconds(1_000_000 - now.microseconds % 1_000_000 + 20_000))
@@ -32,8 +44,11 @@ import Testing
                     #expect(outcome.exitCode == (failing ? 4 : 0), "\(outcome)")
                     if failing { aFailed += 1 } else { aRuns += 1 }
                 }
-                let outcome = try await runSnap(fake.arguments(dataDirectory: data.root, tls: false) + ["--collector-id", "b"])
+                let outcome = try await runSnap(fake.arguments(dataDirectory: other.root, tls: false) + ["--collector-id", "b"])
                 #expect(outcome.exitCode == 0, "\(outcome)")
+                for name in other.files("spool") {
+                    #expect(rename(other.root + "/spool/" + name, data.root + "/spool/" + name) == 0, "\(name)")
+                }
                 bRuns += 1
                 if slot == 11 {
                     let seal = try await runSeal(sealArgs)
@@ -65,10 +80,13 @@ import Testing
                 let via = summary["via"]?.string ?? "?"
                 #expect(summary["failures"]?.intValue == 0, "\(via)")
                 // Several parts (the midway flush), secondary books filling the primary's gaps,
-                // books recorded by both and kept once.
+                // books recorded by both and kept once, a market with books and its resolution.
                 #expect((summary["parts"]?.intValue ?? 0) >= 4, "\(via): \(summary)")
                 #expect((summary["merge_merged_from_secondary"]?.intValue ?? 0) > 0, "\(via): no book came from the secondary: \(summary)")
                 #expect((summary["merge_duplicates_dropped"]?.intValue ?? 0) > 0, "\(via): nothing was deduplicated: \(summary)")
+                #expect((summary["resolution_rows"]?.intValue ?? 0) >= 2 && (summary["resolved_markets"]?.intValue ?? 0) >= 1
+                        && (summary["resolution_join_rows"]?.intValue ?? 0) >= 2,
+                        "\(via): no market resolved: \(summary)")
             }
             let skipped = summaries.compactMap { $0["skipped"]?.string }
             print("reading: a \(aRuns) runs (\(aSkipped) slots skipped, \(aFailed) failed), b \(bRuns) runs; recipes checked via "

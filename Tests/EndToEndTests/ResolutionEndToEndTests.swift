@@ -121,6 +121,13 @@ private func number(_ value: JSONValue?) -> Double? {
             }
             #expect(expected >= 3, "too few ended markets to prove anything: \(expected)")
 
+            // Within the budget: at most 4 lookups a run, and each market's lookups spaced out
+            // (30 s, then doubling), never one a second.
+            let lookups = try fake.requests().filter { $0.path.hasPrefix("/markets/slug/") }
+            let perMarket = Dictionary(grouping: lookups) { $0.path }.mapValues(\.count)
+            #expect(lookups.count <= 4 * (runs + 1) && perMarket.values.allSatisfy { $0 <= 8 }, "\(perMarket)")
+            #expect(perMarket["/markets/slug/\(late)"].map { $0 >= 2 } == true)
+
             // A lost cache again: what is re-queued is recorded a second time at worst.
             #expect(unlink(data.root + "/cache/discovery.json") == 0)
             for _ in 0..<4 {
