@@ -390,6 +390,12 @@ def market_json(m: Market, now: float, with_events: bool) -> dict:
     mid = up_mid_mils(m, now, random.Random(f"gamma:{Cfg.seed}:{m.slug}:{int(now // 300)}"))
     if uma == "resolved":
         prices = json.dumps(["1", "0"] if m.up_wins else ["0", "1"])
+    elif uma == "disputed" or uma == "proposed" and m.resolution()[0] == "disputed":
+        # The proposal that gets disputed names the loser, in final-looking prices: only the
+        # status tells a reader it is not the outcome.
+        prices = json.dumps(["0", "1"] if m.up_wins else ["1", "0"])
+    elif uma == "proposed":
+        prices = json.dumps(["0.9995", "0.0005"] if m.up_wins else ["0.0005", "0.9995"])
     else:
         prices = json.dumps([fmt_mils(mid), fmt_mils(1000 - mid)])
     if ended and m.up_wins:
