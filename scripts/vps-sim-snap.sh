@@ -39,6 +39,9 @@ ROOT=$D/merged     # the container's / as seen from the host
 SPOOL=$ROOT/var/lib/orderbooks/spool
 MIRROR=${MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
+# What the base has besides minbase (scripts/package-test builds a base without libcurl4 and the rest,
+# to prove the package's Depends suffice).
+BASE_INCLUDE=${VPS_BASE_INCLUDE:-systemd,systemd-sysv,dbus,iproute2,libcurl4,ca-certificates,cron}
 T0=${EPOCHREALTIME/./}
 
 log() { local ms=$(( (${EPOCHREALTIME/./} - T0) / 1000 )); printf '[%4d.%03ds] %s\n' $((ms / 1000)) $((ms % 1000)) "$*"; }
@@ -64,11 +67,11 @@ cmd_base() {
     # What the VPS has: systemd, and snap's runtime deps (libcurl4, ca-certificates); cron for the
     # cron variant (disabled, so it never runs next to the timer). Timers that add noise are masked.
     mmdebstrap --quiet --variant=minbase \
-        --include=systemd,systemd-sysv,dbus,iproute2,libcurl4,ca-certificates,cron \
+        --include="$BASE_INCLUDE" \
         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
         --dpkgopt='path-exclude=/usr/share/locale/*' \
         --customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer dpkg-db-backup.timer console-getty.service' \
-        --customize-hook='chroot "$1" systemctl disable cron.service' \
+        --customize-hook='[ ! -e "$1/lib/systemd/system/cron.service" ] || chroot "$1" systemctl disable cron.service' \
         --customize-hook=': > "$1/etc/machine-id"' \
         bookworm "$BASE" "$MIRROR"
     touch "$BASE/.complete"
@@ -468,6 +471,9 @@ cron_check() {  # cron/orderbooks under Debian's cron: one minute's job gives ab
     check "cron: at least 55 files in a minute" ge "$((n1 - n0))" 55
     check "cron: logger lines in the journal" journal_has "SYSLOG_IDENTIFIER=orderbooks-snap" _COMM=logger --since=-70s
 }
+
+# Sourced (scripts/package-test): only the functions above.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 
 cmd=${1:-}; [ $# -gt 0 ] && shift
 case $cmd in

@@ -75,4 +75,26 @@ import Testing
         let schedules = jobs.map { $0.split(separator: " ").prefix(5).joined(separator: " ") }
         #expect(schedules == ["* * * * *", "1-59/5 * * * *", "2-59/5 * * * *", "30 * * * *"])
     }
+
+    /// The package's /etc/orderbooks/orderbooks.env (packaging/deb) names every ORDERBOOKS_ setting
+    /// the tools read, each commented out: as shipped it changes nothing (scripts/package-test
+    /// checks the installed copy sets nothing).
+    @Test func packagedEnvFileListsEverySettingCommentedOut() throws {
+        let env = String(decoding: try DurableFile.read(Paths.packageRoot + "/packaging/deb/orderbooks.env") ?? [], as: UTF8.self)
+        let lines = env.split(separator: "\n").map(String.init)
+        #expect(!lines.contains { !$0.isEmpty && !$0.hasPrefix("#") }, "an uncommented line")
+        let source = String(decoding: try DurableFile.read(Paths.packageRoot + "/Sources/OrderbooksCore/Configuration.swift") ?? [], as: UTF8.self)
+        let names = Set(source.matches(of: /"(ORDERBOOKS_[A-Z_]+)"/).map { String($0.1) })
+        #expect(names.count >= 15, "\(names)")
+        for name in names {
+            #expect(lines.contains { $0.hasPrefix("#\(name)=") }, "\(name) missing from packaging/deb/orderbooks.env")
+        }
+    }
+
+    /// Shipping before a remote is configured is skipped visibly (an unmet condition), not failed
+    /// every 5 minutes: ship and prune need the rclone config (docs/OPERATIONS.md, "Install").
+    @Test(arguments: ["ship", "prune"]) func shipUnitsWaitForTheRcloneConfig(tool: String) throws {
+        let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service") ?? [], as: UTF8.self)
+        #expect(text.split(separator: "\n").contains("ConditionPathExists=/etc/orderbooks/rclone/rclone.conf"))
+    }
 }

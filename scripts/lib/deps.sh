@@ -14,6 +14,14 @@ BUILD_PACKAGES=(libcurl4-openssl-dev zlib1g-dev libssl-dev ca-certificates)
 # shellcheck disable=SC2034
 TEST_PACKAGES=(python3 python3-venv openssl tzdata util-linux systemd gzip rclone time jq fuse3)
 
+# scripts/package: dpkg-deb and dpkg-shlibdeps (dpkg-dev), strip and readelf (binutils),
+# python3 for BUILD.json; scripts/package-test also lintian, and mmdebstrap and systemd-nspawn
+# (systemd-container) for its Debian 12 root.
+# shellcheck disable=SC2034
+PACKAGE_PACKAGES=(dpkg-dev binutils python3 git)
+# shellcheck disable=SC2034
+PACKAGE_TEST_PACKAGES=(lintian mmdebstrap systemd-container iproute2 openssl python3 util-linux)
+
 ensure_packages() {
     local missing=() package
     for package in "$@"; do
