@@ -38,7 +38,10 @@ public struct ResolutionQueue: Equatable, Sendable {
     /// series without a mark starts; nothing older than `deadline` is queued.
     public mutating func enqueue(_ series: [Series], now: Int64, lookback: Int64, deadline: Int64) {
         for s in series {
-            let mark = max(queuedUntil[s] ?? now - lookback, now - deadline)
+            // The mark moves to the end of the last window queued, not to now: a run in which no
+            // window ended leaves the cache as it was (no write), and a queue that is full
+            // resumes where it stopped.
+            var mark = max(queuedUntil[s] ?? now - lookback, now - deadline)
             var window = s.window(containing: mark)
             while window.end <= now, awaited.count < Self.maxAwaited {
                 let slug = s.slug(for: window)
@@ -46,9 +49,11 @@ public struct ResolutionQueue: Equatable, Sendable {
                     awaited[slug] = AwaitedResolution(series: s, slug: slug, window: window,
                                                       nextCheck: window.end + Self.firstCheckDelay, checks: 0, lastState: nil)
                 }
+                mark = window.end
                 window = s.window(containing: window.end)
             }
-            queuedUntil[s] = max(queuedUntil[s] ?? now, now)
+            if let old = queuedUntil[s], old >= mark { continue }
+            queuedUntil[s] = mark
         }
     }
 

@@ -89,9 +89,13 @@ private func read(_ body: [UInt8]) throws -> GammaResolution.Reading {
         queue.enqueue([.fiveMinute], now: now + 300, lookback: 0, deadline: 86_400)
         #expect(queue.awaited.keys.sorted() == ["btc-updown-5m-1795290900"])
         #expect(queue.awaited["btc-updown-5m-1795290900"]?.nextCheck == 1_795_291_200 + ResolutionQueue.firstCheckDelay)
-        // The same run again, or a clock stepped back: nothing new, the mark stays.
+        // The mark is the end of the last window queued: runs in which none ended change nothing
+        // (the cache is not rewritten), nor does a clock stepped back.
+        #expect(queue.queuedUntil[.fiveMinute] == 1_795_291_200)
+        let queued = queue
+        queue.enqueue([.fiveMinute], now: now + 400, lookback: 0, deadline: 86_400)
         queue.enqueue([.fiveMinute], now: now + 100, lookback: 0, deadline: 86_400)
-        #expect(queue.awaited.count == 1 && queue.queuedUntil[.fiveMinute] == now + 300)
+        #expect(queue == queued)
     }
 
     /// A lost cache on a directory with data: the windows of the last `lookback` are queued
