@@ -129,8 +129,10 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
             #expect(Set(snapRuns.finished).isSubset(of: Set(expected.keys)), "a finished run's file is missing")
 
             // Coverage and gaps: recomputed here from the runs made (the spool files kept aside),
-            // by time, never from what the manifests list; and every run is a source of exactly
-            // one manifest.
+            // by time; and every run is a source of exactly one manifest. Each part covers the
+            // runs of its own sources only (a window sealed by a flush and then again has two
+            // parts, each with its own gaps: FORMAT.md), so the runs counted are those of the
+            // files the part names, dated by their own run rows.
             let find = try await run("/usr/bin/find", [data.root + "/sealed", "-name", "*.manifest.json"])
             var manifests = 0
             var sources: [String] = []
@@ -145,10 +147,12 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                 #expect(start.microseconds <= until.microseconds && until.microseconds <= min(end.microseconds, created.microseconds),
                         "\(path): coverage until \(until.iso8601), created \(created.iso8601)")
                 if end.microseconds + 60_000_000 <= created.microseconds { #expect(until == end, "\(path): a closed window's coverage ends with it") }
-                sources += (manifest["sources"]?.array ?? []).compactMap { $0["name"]?.string }
+                let own = (manifest["sources"]?.array ?? []).compactMap { $0["name"]?.string }
+                sources += own
                 let slots = Int((until.microseconds - start.microseconds + 999_999) / 1_000_000)
                 var covered = Set<Int>()
-                for run in runs.values where run.startedAt.microseconds >= start.microseconds && run.startedAt.microseconds < until.microseconds {
+                for run in own.compactMap({ runs[$0] })
+                    where run.startedAt.microseconds >= start.microseconds && run.startedAt.microseconds < until.microseconds {
                     if run.outcome == "complete" || run.outcome == "partial" {
                         covered.insert(Int((run.startedAt.microseconds - start.microseconds) / 1_000_000))
                     }
