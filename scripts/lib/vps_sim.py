@@ -289,6 +289,7 @@ def journal_invocations(path):
     return inv
 
 def cmd_check(a):
+    a.events = a.events or os.path.join(a.shadow, "events.jsonl")
     c = Checks(a.collector)
     shadow_spool = os.path.join(a.shadow, "spool")
     spool_names = sorted(n for n in os.listdir(shadow_spool) if n.endswith(".jsonl.gz"))
@@ -446,7 +447,7 @@ def main():
     u = s.add_parser("unchanged"); u.add_argument("before"); u.add_argument("--data"); u.add_argument("--shadow")
     r = s.add_parser("recovery"); r.add_argument("--shadow"); r.add_argument("--events"); r.add_argument("--since")
     c = s.add_parser("check"); c.add_argument("--data"); c.add_argument("--shadow"); c.add_argument("--remote"); c.add_argument("--journal")
-    c.add_argument("--collector"); c.add_argument("--folder", default="orderbooks/polymarket")
+    c.add_argument("--collector"); c.add_argument("--folder", default="orderbooks/polymarket"); c.add_argument("--events")
     o = s.add_parser("result"); o.add_argument("--faults"); o.add_argument("--checks", nargs="*", default=[]); o.add_argument("--out"); o.add_argument("--meta")
     a = p.parse_args()
     sys.exit({"watch": cmd_watch, "kill": cmd_kill, "hashes": cmd_hashes, "unchanged": cmd_unchanged, "recovery": cmd_recovery,
