@@ -146,6 +146,8 @@ def cmd_kill(a):
                 except OSError:
                     pass
             alive = os.path.exists(f"/proc/{pid}")
+            if not alive:             # it ended before the delay was over: wait for the next one
+                continue
             for t in targets:
                 try:
                     os.kill(t, signal.SIGKILL)
@@ -274,7 +276,10 @@ def gzip_ok(path):
         return False
 
 def journal_invocations(path):
-    inv = {}
+    """{invocation id: {boot, t, msgs: [...], times: [...]}}, and the run= lines journald could not
+    give an invocation id (the process had exited, its cgroup gone, when journald read the line:
+    it lags under load), as (time, message)."""
+    inv, orphans = {}, []
     for line in open(path, errors="replace"):
         try:
             e = json.loads(line)
@@ -282,11 +287,17 @@ def journal_invocations(path):
             continue
         i = e.get("_SYSTEMD_INVOCATION_ID") or e.get("INVOCATION_ID")
         msg = e.get("MESSAGE")
-        if not i or not isinstance(msg, str):
+        if not isinstance(msg, str):
             continue
-        d = inv.setdefault(i, {"boot": e.get("_BOOT_ID"), "t": int(e.get("__REALTIME_TIMESTAMP", 0)), "msgs": []})
+        t = int(e.get("__REALTIME_TIMESTAMP", 0)) / 1e6
+        if not i:
+            if "run=" in msg:
+                orphans.append((t, msg))
+            continue
+        d = inv.setdefault(i, {"boot": e.get("_BOOT_ID"), "t": t, "msgs": [], "times": []})
         d["msgs"].append(msg)
-    return inv
+        d["times"].append(t)
+    return inv, orphans
 
 def cmd_check(a):
     a.events = a.events or os.path.join(a.shadow, "events.jsonl")
@@ -295,7 +306,7 @@ def cmd_check(a):
     spool_names = sorted(n for n in os.listdir(shadow_spool) if n.endswith(".jsonl.gz"))
     runid = {n.rsplit("_", 1)[1][:16]: n for n in spool_names}
     # 1. every snap start maps to one spool file, or to a journal line saying why there is none
-    inv = journal_invocations(a.journal)
+    inv, orphans = journal_invocations(a.journal)
     starts = {i: d for i, d in inv.items() if any(m.startswith("Starting ") for m in d["msgs"])}
     last_by_boot = {}
     for i, d in starts.items():
@@ -307,6 +318,11 @@ def cmd_check(a):
     for i, d in starts.items():
         text = "\n".join(d["msgs"])
         ids = set(re.findall(r"run=([0-9a-f]{16})", text))
+        if not ids:   # snap's line may have reached journald without the invocation id: by time
+            t0, t1 = min(d["times"]), max(d["times"]) + 1.0
+            near = [m for t, m in orphans if t0 <= t <= t1]
+            ids = set(re.findall(r"run=([0-9a-f]{16})", "\n".join(near)))
+            text += "\n" + "\n".join(near)
         files = [runid[r] for r in ids if r in runid]
         if len(files) == 1:
             kind = "file"
@@ -325,7 +341,7 @@ def cmd_check(a):
             kind = "stopped (journal)"
         elif "Starting " in text and len(d["msgs"]) == 1:
             kind = "still running or cut"
-            if time.time() * 1e6 - d["t"] > 60e6:
+            if time.time() - d["t"] > 60:
                 kind = "unexplained"
         else:
             kind = "unexplained"
