@@ -2,7 +2,7 @@ import Testing
 @testable import OrderbooksCore
 
 /// The files that deploy the tools: the systemd units must load and stay hardened, the cron
-/// lines must be valid shell. (scripts/vps-sim-snap.sh runs snap's under a real systemd.)
+/// lines must be valid shell. (scripts/vps-sim runs snap's under a real systemd.)
 @Suite struct DeploymentTests {
     @Test func unitsPassSystemdVerify() async throws {
         // verify needs the units' dependencies (sysinit.target, …) and an executable ExecStart;
@@ -34,7 +34,7 @@ import Testing
     }
 
     /// Every unit runs as orderbooks, so only the mount namespace keeps the Drive token from the
-    /// tools that parse untrusted input (scripts/vps-sim-snap.sh E2E_SHIP=1 checks it under systemd).
+    /// tools that parse untrusted input (scripts/vps-sim E2E_SHIP=1 checks it under systemd).
     @Test(arguments: ["snap", "seal", "ship", "prune"]) func onlyShipsUnitsSeeTheRcloneToken(tool: String) throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service") ?? [], as: UTF8.self)
         let lines = text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
