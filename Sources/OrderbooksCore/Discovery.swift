@@ -126,13 +126,9 @@ public struct Discovery: Sendable {
             case .market(let market, let details):
                 return .success(Observation(market: market, details: details, exchange: exchange, body: response.body))
             case .errorObject(let value):
-                if let problem = ResponseCheck.problem(errorObject: value, in: response, now: exchange.finishedAt) { return .failure(problem) }
-                return .failure(Problem(kind: "unexpected_shape", message: "an event carrying an error", httpStatus: response.status,
-                                        bodyExcerpt: ResponseCheck.excerpt(response.body)))
-            case .unexpected(var problem):
-                problem.httpStatus = response.status
-                problem.bodyExcerpt = ResponseCheck.excerpt(response.body)
-                return .failure(problem)
+                return .failure(ResponseCheck.problem(errorObject: value, in: response, now: exchange.finishedAt, instead: "an event"))
+            case .unexpected(let problem):
+                return .failure(ResponseCheck.problem(shape: problem, in: response))
             }
         }
     }

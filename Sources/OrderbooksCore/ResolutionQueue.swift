@@ -134,13 +134,9 @@ extension ResolutionQueue {
             case .resolved, .pending:
                 return .success(reading)
             case .errorObject(let value):
-                return .failure(ResponseCheck.problem(errorObject: value, in: response, now: exchange.finishedAt)
-                    ?? Problem(kind: "unexpected_shape", message: "a market carrying an error", httpStatus: response.status,
-                               bodyExcerpt: ResponseCheck.excerpt(response.body)))
-            case .unexpected(var problem):
-                problem.httpStatus = response.status
-                problem.bodyExcerpt = ResponseCheck.excerpt(response.body)
-                return .failure(problem)
+                return .failure(ResponseCheck.problem(errorObject: value, in: response, now: exchange.finishedAt, instead: "a market"))
+            case .unexpected(let problem):
+                return .failure(ResponseCheck.problem(shape: problem, in: response))
             }
         }
     }

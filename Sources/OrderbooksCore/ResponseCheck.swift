@@ -87,6 +87,21 @@ public enum ResponseCheck {
                        httpStatus: response.status, retryAt: retryAt, bodyExcerpt: excerpt(response.body))
     }
 
+    /// A Gamma object that carries `error` instead of being `what` was asked for: the error's
+    /// problem, or a shape problem when the `error` says nothing.
+    public static func problem(errorObject value: JSONValue, in response: HTTPResponse, now: Timestamp, instead what: String) -> Problem {
+        problem(errorObject: value, in: response, now: now)
+            ?? problem(shape: Problem(kind: "unexpected_shape", message: "\(what) carrying an error"), in: response)
+    }
+
+    /// A shape problem found in a valid JSON body, with the response's status and the body's start.
+    public static func problem(shape: Problem, in response: HTTPResponse) -> Problem {
+        var problem = shape
+        problem.httpStatus = response.status
+        problem.bodyExcerpt = excerpt(response.body)
+        return problem
+    }
+
     static func excerpt(_ body: [UInt8]) -> String {
         String(decoding: body.prefix(excerptLength), as: UTF8.self)
     }

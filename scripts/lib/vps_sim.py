@@ -20,19 +20,32 @@ directory from the host, never from inside, so what they see does not depend on 
 """
 import argparse, gzip, hashlib, json, os, re, signal, sys, time, zlib
 
-def sha256(path):
-    h = hashlib.sha256()
+def digest(path, algorithm):
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for b in iter(lambda: f.read(1 << 20), b""):
             h.update(b)
     return h.hexdigest()
 
+def sha256(path):
+    return digest(path, "sha256")
+
 def md5(path):
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
+    return digest(path, "md5")
+
+def write_atomically(path, text):
+    """Temporary name, fsync, rename, fsync the directory: a result is whole or absent."""
+    tmp = f"{path}.{os.getpid()}.part"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 def walk(root):
     for d, _, fs in os.walk(root):
@@ -447,8 +460,7 @@ def cmd_result(a):
     ok = all(f.get("pass") for f in faults) and all(c["pass"] for c in checks)
     res = dict(meta, passed=ok, faults=faults, whole_run_checks=checks)
     os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "result.json"), "w") as f:
-        json.dump(res, f, indent=2)
+    write_atomically(os.path.join(a.out, "result.json"), json.dumps(res, indent=2))
     lines = [f"# vps-sim {meta.get('mode', '')}: {'PASS' if ok else 'FAIL'}", "",
              f"{meta.get('started_at', '')}, {meta.get('seconds', '?')} s, package {meta.get('version', '?')} -> {meta.get('next_version', '?')}", "",
              "| fault | at | checks | next complete snapshot (s) | shipping caught up (s) | result |", "|---|---|---|---|---|---|"]
@@ -456,8 +468,7 @@ def cmd_result(a):
         ch = "; ".join(f"{'ok' if c['pass'] else 'FAILED'} {c['check']}" for c in f.get("checks", []))
         lines.append(f"| {f['fault']} | {f.get('at_utc', '')} | {ch} | {f.get('next_complete_s')} | {f.get('caught_up_s')} | {'PASS' if f.get('pass') else 'FAIL'} |")
     lines += ["", "## Whole run", ""] + [f"- {'PASS' if c['pass'] else 'FAIL'} {c['check']}" + (f" ({c['detail']})" if c['detail'] else "") for c in checks]
-    with open(os.path.join(a.out, "summary.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_atomically(os.path.join(a.out, "summary.md"), "\n".join(lines) + "\n")
     print(os.path.join(a.out, "result.json"))
     return 0 if ok else 1
 
