@@ -71,9 +71,13 @@ struct Remote: Sendable {
     /// The remote path ship is given: a directory under the served root, as on a real account.
     var root: String { name + ":archive" }
 
+    /// One transfer at a time: `rclone serve webdav` locks a directory while it creates it and
+    /// answers a concurrent MKCOL of the same day directory `423 Locked`, which Debian's rclone
+    /// 1.60 does not retry (Drive has no such lock).
     static func webdav(_ name: String, url: String) -> Remote {
         let prefix = "RCLONE_CONFIG_\(name.uppercased())_"
-        return Remote(name: name, environment: [prefix + "TYPE": "webdav", prefix + "URL": url, prefix + "VENDOR": "other"])
+        return Remote(name: name, environment: [prefix + "TYPE": "webdav", prefix + "URL": url, prefix + "VENDOR": "other",
+                                                "RCLONE_TRANSFERS": "1"])
     }
 }
 

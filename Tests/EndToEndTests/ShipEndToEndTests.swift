@@ -683,14 +683,25 @@ private enum Pipeline {
         return runs
     }
 
+    /// The minute (µs) of the last seal run that finished, so a ship run of the same minute can
+    /// wait for it: under load a seal may outlast the 5 s between them, and the ship run in the
+    /// outage would then find nothing to send and never fail.
+    actor Sealed {
+        private var minute: Int64 = 0
+        func finished(_ at: Int64) { minute = at - at % 60_000_000 }
+        func has(_ at: Int64) -> Bool { minute >= at - at % 60_000_000 }
+    }
+
     /// seal at :12.5 each minute, past the grace of the window that just closed.
-    static func seals(_ data: DataDir, until deadline: Int64) async throws -> Int {
+    static func seals(_ data: DataDir, _ sealed: Sealed, until deadline: Int64) async throws -> Int {
         var runs = 0
         while true {
             try await sleep(until: min(deadline, nextMinute(at: 12_500_000)))
-            guard Timestamp.now().microseconds < deadline else { return runs }
+            let started = Timestamp.now().microseconds
+            guard started < deadline else { return runs }
             let outcome = try await runSeal(["--data-dir", data.root] + sealEveryMinute)
             #expect(outcome.exitCode == 0, "\(outcome)")
+            await sealed.finished(started)
             runs += 1
         }
     }
@@ -702,15 +713,18 @@ private enum Pipeline {
         try await server.start()
     }
 
-    /// ship at :17.5 each minute; it must fail (69) exactly when the remote is down and a part
+    /// ship at :17.5 each minute, once that minute's seal has finished; it must fail (69) exactly when the remote is down and a part
     /// waits to be sent. Returns the runs, the failed ones, and every sealed file seen.
-    static func ships(_ bench: ShipBench, _ remote: Remote, _ down: Range<Int64>, until deadline: Int64) async throws
+    static func ships(_ bench: ShipBench, _ remote: Remote, _ sealed: Sealed, _ down: Range<Int64>, until deadline: Int64) async throws
         -> (runs: Int, failed: Int, seen: Set<String>) {
         var (runs, failed, seen) = (0, 0, Set<String>())
         while true {
             try await sleep(until: min(deadline, nextMinute(at: 17_500_000)))
+            guard Timestamp.now().microseconds < deadline else { return (runs, failed, seen) }
+            while await !sealed.has(Timestamp.now().microseconds), Timestamp.now().microseconds % 60_000_000 < 45_000_000 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             let now = Timestamp.now().microseconds
-            guard now < deadline else { return (runs, failed, seen) }
             var pending = false
             for part in try bench.data.sealedParts() where try bench.data.receipt(part)?["status"]?.string != "verified" { pending = true }
             let nearChange = abs(now - down.lowerBound) < 3_000_000 || abs(now - down.upperBound) < 3_000_000
@@ -745,9 +759,10 @@ private enum Pipeline {
                 #expect(centre < deadline, "ORDERBOOKS_SHIP_PIPELINE_SECONDS=\(pipelineSeconds) is too short for a ship run during the outage")
 
                 async let snaps = Pipeline.snaps(fake, bench.data, until: deadline)
-                async let seals = Pipeline.seals(bench.data, until: deadline)
+                let sealClock = Pipeline.Sealed()
+                async let seals = Pipeline.seals(bench.data, sealClock, until: deadline)
                 async let outage: Void = Pipeline.outage(sftp, down)
-                async let ships = Pipeline.ships(bench, remote, down, until: deadline)
+                async let ships = Pipeline.ships(bench, remote, sealClock, down, until: deadline)
                 let (snapRuns, sealRuns, shipRuns, _) = try await (snaps, seals, ships, outage)
 
                 let final = try await runSeal(["--data-dir", bench.data.root, "--flush"] + sealEveryMinute)
