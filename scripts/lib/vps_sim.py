@@ -145,10 +145,31 @@ def ppid(pid):
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
+def partial_upload(remote, local, since):
+    """A file on the remote, written since `since`, that is part of a local sealed file: some bytes
+    sent, not all (a partial file left by an earlier kill is older)."""
+    for p in walk(remote):
+        rel = os.path.relpath(p, remote)
+        try:
+            st, size = os.stat(p), os.stat(os.path.join(local, rel)).st_size
+        except OSError:
+            continue
+        sent = st.st_size
+        if 0 < sent < size and st.st_mtime >= since:
+            return {"file": rel, "remote_bytes": sent, "local_bytes": size}
+    return None
+
 def cmd_kill(a):
-    end = time.time() + a.timeout
+    start = time.time()
+    end = start + a.timeout
     while time.time() < end:
         found = procs(a.cgroup, a.match)
+        partial = None
+        if found and a.mid_upload:     # only once the remote holds part of a file, not all of it
+            partial = partial_upload(*a.mid_upload, start)
+            if partial is None:
+                time.sleep(0.01)
+                continue
         if found:
             time.sleep(a.delay)
             pid, cmd = found[0]
@@ -166,7 +187,8 @@ def cmd_kill(a):
                     os.kill(t, signal.SIGKILL)
                 except OSError:
                     pass
-            print(json.dumps({"killed": alive, "pid": pid, "targets": targets, "cmd": cmd[:200], "t": time.time()}))
+            print(json.dumps({"killed": alive, "pid": pid, "targets": targets, "cmd": cmd[:200], "t": time.time(),
+                              **({"mid_upload": partial} if partial else {})}))
             return 0 if alive else 2
         time.sleep(0.002)
     print(json.dumps({"killed": False, "error": "no matching process"}))
@@ -450,6 +472,13 @@ def cmd_check(a):
 
 # --- result.json and summary.md -------------------------------------------------------------------
 
+def per_collector(f, key):
+    """A recovery figure of a fault: one number, or one per collector the fault hit."""
+    rec = f.get("recovery") or {}
+    if len(rec) <= 1:
+        return str(f.get(key))
+    return ", ".join(f"{c} {r.get(key)}" for c, r in rec.items())
+
 def cmd_result(a):
     faults = [json.loads(l) for l in open(a.faults)] if os.path.exists(a.faults) else []
     checks = []
@@ -457,16 +486,24 @@ def cmd_result(a):
         if os.path.exists(p):
             checks += json.load(open(p))
     meta = json.load(open(a.meta)) if a.meta and os.path.exists(a.meta) else {}
+    faults.sort(key=lambda f: f["at"])
+    for f in faults:   # faults that ran at the same time (the remote is down while local faults run)
+        f["during"] = [g["fault"] for g in faults if g is not f and g["at"] < f["end"] and g["end"] > f["at"]]
     ok = all(f.get("pass") for f in faults) and all(c["pass"] for c in checks)
     res = dict(meta, passed=ok, faults=faults, whole_run_checks=checks)
     os.makedirs(a.out, exist_ok=True)
     write_atomically(os.path.join(a.out, "result.json"), json.dumps(res, indent=2))
     lines = [f"# vps-sim {meta.get('mode', '')}: {'PASS' if ok else 'FAIL'}", "",
              f"{meta.get('started_at', '')}, {meta.get('seconds', '?')} s, package {meta.get('version', '?')} -> {meta.get('next_version', '?')}", "",
-             "| fault | at | checks | next complete snapshot (s) | shipping caught up (s) | result |", "|---|---|---|---|---|---|"]
+             "Recovery is counted from each fault's end: to the first complete snapshot, and to the first moment every "
+             "part sealed so far is verified on the remote (for a fault that ran while the remote was down, that "
+             "includes the rest of the outage).", "",
+             "| fault | at | what | during | checks | next complete snapshot (s) | shipping caught up (s) | result |",
+             "|---|---|---|---|---|---|---|---|"]
     for f in faults:
         ch = "; ".join(f"{'ok' if c['pass'] else 'FAILED'} {c['check']}" for c in f.get("checks", []))
-        lines.append(f"| {f['fault']} | {f.get('at_utc', '')} | {ch} | {f.get('next_complete_s')} | {f.get('caught_up_s')} | {'PASS' if f.get('pass') else 'FAIL'} |")
+        lines.append(f"| {f['fault']} | {f.get('at_utc', '')} | {f.get('detail', '')} | {', '.join(f['during'])} | {ch} | "
+                     f"{per_collector(f, 'next_complete_s')} | {per_collector(f, 'caught_up_s')} | {'PASS' if f.get('pass') else 'FAIL'} |")
     lines += ["", "## Whole run", ""] + [f"- {'PASS' if c['pass'] else 'FAIL'} {c['check']}" + (f" ({c['detail']})" if c['detail'] else "") for c in checks]
     write_atomically(os.path.join(a.out, "summary.md"), "\n".join(lines) + "\n")
     print(os.path.join(a.out, "result.json"))
@@ -478,6 +515,7 @@ def main():
     w = s.add_parser("watch"); w.add_argument("--data"); w.add_argument("--shadow"); w.add_argument("--events"); w.add_argument("--pidfile")
     k = s.add_parser("kill"); k.add_argument("--cgroup"); k.add_argument("--match"); k.add_argument("--delay", type=float, default=0)
     k.add_argument("--timeout", type=float, default=90); k.add_argument("--also-parent", action="store_true"); k.add_argument("--pid", type=int)
+    k.add_argument("--mid-upload", nargs=2, metavar=("REMOTE_DIR", "SEALED_DIR"))
     h = s.add_parser("hashes"); h.add_argument("--data")
     u = s.add_parser("unchanged"); u.add_argument("before"); u.add_argument("--data"); u.add_argument("--shadow")
     r = s.add_parser("recovery"); r.add_argument("--shadow"); r.add_argument("--events"); r.add_argument("--since")
