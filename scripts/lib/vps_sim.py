@@ -162,8 +162,10 @@ def partial_upload(remote, local, since):
 def cmd_kill(a):
     start = time.time()
     end = start + a.timeout
+    seen = False
     while time.time() < end:
         found = procs(a.cgroup, a.match)
+        seen = seen or bool(found)
         partial = None
         if found and a.mid_upload:     # only once the remote holds part of a file, not all of it
             partial = partial_upload(*a.mid_upload, start)
@@ -191,7 +193,7 @@ def cmd_kill(a):
                               **({"mid_upload": partial} if partial else {})}))
             return 0 if alive else 2
         time.sleep(0.002)
-    print(json.dumps({"killed": False, "error": "no matching process"}))
+    print(json.dumps({"killed": False, "error": "no upload seen half-sent" if seen and a.mid_upload else "no matching process"}))
     return 1
 
 # --- hashes / unchanged ---------------------------------------------------------------------------
