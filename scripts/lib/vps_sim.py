@@ -353,14 +353,20 @@ def cmd_check(a):
     idx = sources_index(a.shadow)
     live = set(os.listdir(os.path.join(a.data, "spool"))) if os.path.isdir(os.path.join(a.data, "spool")) else set()
     counts, unexplained = {}, []
-    for i, d in starts.items():
+    claimed = set()   # run ids taken from the orphans: each one goes to one start only
+    for i, d in sorted(starts.items(), key=lambda x: x[1]["t"]):
         text = "\n".join(d["msgs"])
         ids = set(re.findall(r"run=([0-9a-f]{16})", text))
         if not ids:   # snap's line may have reached journald without the invocation id: by time
             t0, t1 = min(d["times"]), max(d["times"]) + 1.0
             near = [m for t, m in orphans if t0 <= t <= t1]
-            ids = set(re.findall(r"run=([0-9a-f]{16})", "\n".join(near)))
-            text += "\n" + "\n".join(near)
+            # the window may hold the next run's line too (runs are a second apart): the run is
+            # the one whose file is named for the time closest to this start
+            cands = [r for r in set(re.findall(r"run=([0-9a-f]{16})", "\n".join(near))) if r not in claimed]
+            named = sorted((abs(name_epoch(runid[r]) - t0), r) for r in cands if r in runid and name_epoch(runid[r]))
+            ids = {named[0][1]} if named else set(cands[:1])
+            claimed |= ids
+            text += "\n" + "\n".join(m for m in near if any(r in m for r in ids))
         files = [runid[r] for r in ids if r in runid]
         sealed_fast = []   # linked and sealed within the watcher's poll: the manifest has it, with snap's sha256
         if not files:
