@@ -147,12 +147,14 @@ final class ShipBench: Sendable {
 
     /// Real parts: for each count, that many `snap` runs against the fake Polymarket, then a
     /// `seal --flush` that makes them one part (each batch starts early enough in its minute).
-    func makeParts(_ batches: [Int]) async throws {
+    /// One sealed part per batch of `batches` snap runs, in windows of `segmentMinutes`.
+    func makeParts(_ batches: [Int], segmentMinutes: Int64 = 1) async throws {
         try await withFakePolymarket { fake in
+            let window = segmentMinutes * 60_000_000
             for count in batches {
                 let now = Timestamp.now().microseconds
-                let left = 60_000_000 - now % 60_000_000
-                // Room for every run in one minute (one part): a snap run takes up to about 0.6 s on
+                let left = window - now % window
+                // Room for every run in one window (one part): a snap run takes up to about 0.6 s on
                 // a quiet machine, over a second on a loaded one (a batch of eight straddled a minute).
                 let room = min(Int64(count) * 1_500_000, 50_000_000)
                 if left < room + 3_000_000 { try await Task.sleep(for: .microseconds(left + 200_000)) }
@@ -160,7 +162,8 @@ final class ShipBench: Sendable {
                     let snap = try await runSnap(fake.arguments(dataDirectory: self.data.root, tls: false) + ["--collector-id", "ship"])
                     #expect(snap.exitCode == 0, "\(snap)")
                 }
-                let seal = try await runSeal(["--data-dir", self.data.root, "--segment-minutes", "1", "--grace-seconds", "0", "--flush", "--wait"])
+                let seal = try await runSeal(["--data-dir", self.data.root, "--segment-minutes", String(segmentMinutes),
+                                              "--grace-seconds", "0", "--flush", "--wait"])
                 #expect(seal.exitCode == 0, "\(seal)")
             }
         }
@@ -406,7 +409,8 @@ private func flipByte(_ path: String) {
     /// must replace it.
     @Test func connectionDroppedMidUploadIs69AndTheTruncatedFileIsReplaced() async throws {
         try await ShipBench.with("ship-cut") { bench in
-            try await bench.makeParts([60])
+            // An hour's window: 60 runs under load can outlast a minute and split into two small parts.
+            try await bench.makeParts([60], segmentMinutes: 60)
             let parts = try bench.data.sealedParts()
             #expect(parts.contains { $0.bytes > 200_000 }, "\(parts)")
             let sealed = try bench.data.sealedFiles()
