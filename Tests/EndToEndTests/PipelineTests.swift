@@ -90,6 +90,18 @@ private let soakSeconds = ProcessEnvironment.current["ORDERBOOKS_PIPELINE_SECOND
                 return (runs, killed, midWrite)
             }()
             var (snapRuns, sealRuns) = try await (snaps, seals)
+            // No snap kill landed mid-write in the soak (its temporary file lives a few milliseconds,
+            // and under load the kill can come after the rename): more attempts until one does.
+            for _ in 0..<100 where snapRuns.midWrite == 0 {
+                let args = fake.arguments(dataDirectory: data.root, tls: false) + ["--collector-id", "soak"]
+                let (outcome, landed) = try await runAndKillMidWrite(Paths.snap, args, temporaryDirectory: tmp)
+                snapRuns.runs += 1
+                if outcome.exitCode == nil { snapRuns.killed += 1 }
+                if landed { snapRuns.midWrite += 1 }
+                for name in data.files("spool") where name.hasSuffix(".jsonl.gz") && access(shadow + "/" + name, F_OK) != 0 {
+                    #expect(link(data.root + "/spool/" + name, shadow + "/" + name) == 0)
+                }
+            }
             // Too few seal runs had a closed window to write (the soak is short): kill the flush,
             // each time over a fresh spool file so that it surely has a segment and a manifest to write.
             for _ in 0..<20 where sealRuns.midWrite < 2 {
