@@ -163,6 +163,7 @@ def cmd_kill(a):
     start = time.time()
     end = start + a.timeout
     seen = False
+    delay = a.delay
     while time.time() < end:
         found = procs(a.cgroup, a.match)
         seen = seen or bool(found)
@@ -173,7 +174,7 @@ def cmd_kill(a):
                 time.sleep(0.01)
                 continue
         if found:
-            time.sleep(a.delay)
+            time.sleep(delay)
             pid, cmd = found[0]
             targets = [a.pid] if a.pid else [pid]
             if a.also_parent and not a.pid:
@@ -182,14 +183,15 @@ def cmd_kill(a):
                 except OSError:
                     pass
             alive = os.path.exists(f"/proc/{pid}")
-            if not alive:             # it ended before the delay was over: wait for the next one
+            if not alive:             # it ended before the delay was over: the next one, sooner
+                delay /= 2
                 continue
             for t in targets:
                 try:
                     os.kill(t, signal.SIGKILL)
                 except OSError:
                     pass
-            print(json.dumps({"killed": alive, "pid": pid, "targets": targets, "cmd": cmd[:200], "t": time.time(),
+            print(json.dumps({"killed": alive, "pid": pid, "targets": targets, "cmd": cmd[:200], "t": time.time(), "delay": round(delay, 4),
                               **({"mid_upload": partial} if partial else {})}))
             return 0 if alive else 2
         time.sleep(0.002)
