@@ -19,41 +19,48 @@ let package = Package(
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
+        // The shared core: files, gzip, digests, JSON, time, logging, the data layout and formats,
+        // the settings every tool shares. No network, no subprocesses.
         .target(
             name: "OrderbooksCore",
+            dependencies: ["CZlib", "CCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // One library per tool on top of the core: each binary links only what it uses.
+        // snap: discovery, books, resolutions over libcurl.
+        .target(name: "OrderbooksCapture", dependencies: ["OrderbooksCore", "CCurl"]),
+        // seal: spool files into segments and manifests; `seal verify`.
+        .target(name: "OrderbooksSealing", dependencies: ["OrderbooksCore"]),
+        // ship: rclone (through swift-subprocess), receipts, prune.
+        .target(
+            name: "OrderbooksShipping",
             dependencies: [
-                "CCurl", "CZlib", "CCrypto",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "OrderbooksCore",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(
             name: "snap",
-            dependencies: [
-                "OrderbooksCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["OrderbooksCapture", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "seal",
-            dependencies: [
-                "OrderbooksCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["OrderbooksSealing", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "ship",
-            dependencies: [
-                "OrderbooksCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["OrderbooksShipping", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "OrderbooksCoreTests", dependencies: ["OrderbooksCore"]),
+        .testTarget(name: "OrderbooksCaptureTests", dependencies: ["OrderbooksCapture"]),
+        // Sealed data directories for the tests of seal and of ship (which ships what seal made).
+        .target(name: "TestSupport", dependencies: ["OrderbooksSealing"], path: "Tests/TestSupport"),
+        .testTarget(name: "OrderbooksSealingTests", dependencies: ["OrderbooksSealing", "TestSupport"]),
+        .testTarget(name: "OrderbooksShippingTests", dependencies: ["OrderbooksShipping", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "OrderbooksCore",
+                "OrderbooksCapture", "OrderbooksSealing", "OrderbooksShipping",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

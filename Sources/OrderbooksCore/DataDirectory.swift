@@ -16,6 +16,10 @@ public struct DataDirectory: Sendable {
     public var sealed: String { root + "/sealed" }
     public var quarantine: String { root + "/quarantine" }
     public var receipts: String { root + "/receipts" }
+    /// A receipt is `receipts/YYYY/MM/DD/<part>` plus this: ship writes them, seal and the gate read them.
+    public static let receiptSuffix = ".receipt.json"
+    /// In-flight files older than this are from killed runs (a run's timeouts end it well before).
+    public static let staleTemporaryAge: Int64 = 900
 
     public var discoveryCacheFile: String { cache + "/discovery.json" }
     public var backoffFile: String { state + "/backoff.json" }

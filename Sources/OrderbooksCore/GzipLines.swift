@@ -21,7 +21,7 @@ public enum GzipLines {
         public var readError: FileError?
     }
 
-    static let chunkSize = 256 * 1024
+    package static let chunkSize = 256 * 1024
 
     public static func read(_ path: String, md5: Bool = false, maxFileBytes: Int64 = .max, maxInflatedBytes: Int64 = .max,
                             maxLines: Int = .max, line: ([UInt8]) -> Void) -> Result {

@@ -49,6 +49,12 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
     public var offset: Int
     public var reason: String
 
+    package init(kind: Kind, offset: Int, reason: String) {
+        self.kind = kind
+        self.offset = offset
+        self.reason = reason
+    }
+
     public var description: String { "\(kind.rawValue) JSON at byte \(offset): \(reason)" }
 }
 
@@ -156,7 +162,7 @@ public enum JSON {
         }
     }
 
-    static func isWhitespace(_ c: UInt8) -> Bool {
+    package static func isWhitespace(_ c: UInt8) -> Bool {
         c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09
     }
 }
@@ -164,7 +170,7 @@ public enum JSON {
 /// A strict RFC 8259 scanner over bytes (or a range of them). Besides building values it can
 /// skip them, validating without allocating: that is how server bodies are read, so their cost in
 /// memory is their bytes, whatever their shape.
-struct JSONScanner {
+package struct JSONScanner {
     let bytes: [UInt8]
     /// Where the scanned range ends.
     let end: Int
@@ -173,7 +179,7 @@ struct JSONScanner {
     private let depthLimit: Int
     static let maxDepth = JSON.maxDepth
 
-    init(_ bytes: [UInt8]) { self.init(bytes, bytes.indices) }
+    package init(_ bytes: [UInt8]) { self.init(bytes, bytes.indices) }
 
     init(_ bytes: [UInt8], _ range: Range<Int>, maxDepth: Int = Self.maxDepth) {
         self.bytes = bytes
@@ -189,7 +195,7 @@ struct JSONScanner {
     }
 
     /// The next non-whitespace byte, without consuming it.
-    mutating func peek() throws(JSONError) -> UInt8 {
+    package mutating func peek() throws(JSONError) -> UInt8 {
         skipWhitespace()
         guard position < end else { throw fail(.truncated, "unexpected end of input") }
         return bytes[position]

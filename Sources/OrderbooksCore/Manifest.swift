@@ -12,6 +12,14 @@ public struct Manifest: Sendable {
         public var sha256: String
         public var md5: String
         public var rows: Int
+
+        package init(name: String, bytes: Int64, sha256: String, md5: String, rows: Int) {
+            self.name = name
+            self.bytes = bytes
+            self.sha256 = sha256
+            self.md5 = md5
+            self.rows = rows
+        }
     }
 
     /// A spool file copied whole into the segment: its bytes are the segment's bytes
@@ -22,6 +30,14 @@ public struct Manifest: Sendable {
         public var sha256: String
         public var rows: Int
         public var offset: Int64
+
+        package init(name: String, bytes: Int64, sha256: String, rows: Int, offset: Int64) {
+            self.name = name
+            self.bytes = bytes
+            self.sha256 = sha256
+            self.rows = rows
+            self.offset = offset
+        }
     }
 
     /// A damaged spool file, moved to `quarantine/`; its readable rows were salvaged into the segment.
@@ -33,6 +49,15 @@ public struct Manifest: Sendable {
         public var rowsSalvaged: Int
         /// Offset in the segment of the gzip member holding the salvaged rows (nil when none).
         public var offset: Int64?
+
+        package init(name: String, bytes: Int64, sha256: String, reason: String, rowsSalvaged: Int, offset: Int64?) {
+            self.name = name
+            self.bytes = bytes
+            self.sha256 = sha256
+            self.reason = reason
+            self.rowsSalvaged = rowsSalvaged
+            self.offset = offset
+        }
     }
 
     public var collector: String
@@ -63,6 +88,16 @@ public struct Manifest: Sendable {
         public var previousParts: [String]
         public var command: [String]
         public var createdAt: Timestamp
+
+        package init(summary: SegmentSummary, coverage: Coverage, coverageUntil: Timestamp, snapInterval: Int, previousParts: [String], command: [String], createdAt: Timestamp) {
+            self.summary = summary
+            self.coverage = coverage
+            self.coverageUntil = coverageUntil
+            self.snapInterval = snapInterval
+            self.previousParts = previousParts
+            self.command = command
+            self.createdAt = createdAt
+        }
     }
 
     public func encoded(_ context: Context) -> [UInt8] {
@@ -163,6 +198,10 @@ public struct Manifest: Sendable {
 
     public struct DecodingError: Error, CustomStringConvertible {
         public var description: String
+
+        package init(description: String) {
+            self.description = description
+        }
     }
 
     /// Reads back what `seal` and `seal verify` rely on. Without `lists`, `sources` and

@@ -1,5 +1,6 @@
 import ArgumentParser
 import OrderbooksCore
+import OrderbooksSealing
 
 @main
 struct Seal: ParsableCommand {

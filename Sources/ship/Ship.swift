@@ -1,5 +1,6 @@
 import ArgumentParser
 import OrderbooksCore
+import OrderbooksShipping
 
 @main
 struct Ship: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import OrderbooksCore
+import OrderbooksCapture
 
 @main
 struct Snap: ParsableCommand {

@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import OrderbooksCore
+@testable import OrderbooksCapture
 
 /// Issue 9 §4: user info in an API URL is sent to the server and never recorded.
 @Suite struct CredentialTests {

@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import OrderbooksCore
+@testable import OrderbooksCapture
 
 /// A fault the fake injects, and what `snap` must make of it.
 struct FaultCase: Sendable, CustomStringConvertible {

@@ -3,6 +3,7 @@ import Subprocess
 import SystemPackage
 import Testing
 @testable import OrderbooksCore
+@testable import OrderbooksCapture
 
 /// Paths of the things under test.
 enum Paths {

@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import OrderbooksCore
+@testable import OrderbooksCapture
 
 /// A number from a server that once made `snap` trap (SIGILL, exit 132, no file).
 struct HostileAnswer: Sendable, CustomStringConvertible {
@@ -130,7 +131,7 @@ struct HostileAnswer: Sendable, CustomStringConvertible {
             for sub in ["receipts", "sealed"] {
                 let day = data.root + "/" + sub + "/" + window.dayDirectory
                 try DurableFile.makeDirectories(day)
-                for name in [window.baseName + "_part9223372036854775807" + Receipt.suffix,
+                for name in [window.baseName + "_part9223372036854775807" + DataDirectory.receiptSuffix,
                              window.baseName + "_part9223372036854775807" + SealWindow.manifestSuffix,
                              window.baseName.replacing("_60m_", with: "_9223372036854775807m_") + "_part1" + SealWindow.manifestSuffix] {
                     close(open(day + "/" + name, O_WRONLY | O_CREAT, 0o640))

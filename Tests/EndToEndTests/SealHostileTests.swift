@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import OrderbooksCore
+@testable import OrderbooksSealing
 
 /// Issue 9 §6, each example as reported: a hostile entry in the data directory never wedges
 /// the pipeline. Every run has a time limit (a hang is a failure) and an RSS bound.

@@ -2,6 +2,7 @@ import Glibc
 import Synchronization
 import Testing
 @testable import OrderbooksCore
+@testable import OrderbooksShipping
 
 /// Seconds the ship pipeline runs: two minutes in CI, ten and more from scripts.
 private let pipelineSeconds = ProcessEnvironment.current["ORDERBOOKS_SHIP_PIPELINE_SECONDS"].flatMap(Int64.init) ?? 120

@@ -289,7 +289,7 @@ private final class ShipKillWorld {
         #expect(last.exitCode == 0, "\(last)")
         try check("after the clean ship")
         for part in parts {
-            let receipt = try DurableFile.read(data.receipts + "/" + part.day + "/" + part.name + Receipt.suffix).map { try JSON.parse($0) }
+            let receipt = try DurableFile.read(data.receipts + "/" + part.day + "/" + part.name + DataDirectory.receiptSuffix).map { try JSON.parse($0) }
             #expect(receipt?["status"]?.string == "verified", "\(part.name): \(receipt.map { "\($0)" } ?? "no receipt")")
         }
         let before = Timestamp.now()
@@ -334,18 +334,18 @@ private final class ShipKillWorld {
         var prunedRecords = Set<String>()
         let byName = Dictionary(uniqueKeysWithValues: parts.map { ($0.day + "/" + $0.name, $0) })
         for path in receiptFiles {
-            let suffix = path.hasSuffix(Receipt.suffix) ? Receipt.suffix : path.hasSuffix(".pruned.json") ? ".pruned.json" : ""
+            let suffix = path.hasSuffix(DataDirectory.receiptSuffix) ? DataDirectory.receiptSuffix : path.hasSuffix(".pruned.json") ? ".pruned.json" : ""
             guard !suffix.isEmpty, let part = byName[String(path.dropLast(suffix.count))] else {
                 fail("\(when): unexpected file receipts/\(path)")
                 continue
             }
             let bytes = try DurableFile.read(data.receipts + "/" + path) ?? []
-            guard let value = try? JSON.parse(bytes), value["kind"]?.string == (suffix == Receipt.suffix ? "receipt" : "pruned"),
+            guard let value = try? JSON.parse(bytes), value["kind"]?.string == (suffix == DataDirectory.receiptSuffix ? "receipt" : "pruned"),
                   value["part"]?.string == part.name else {
                 fail("\(when): receipts/\(path) is torn or not a \(suffix) of \(part.name): \(String(decoding: bytes, as: UTF8.self))")
                 continue
             }
-            if suffix == Receipt.suffix {
+            if suffix == DataDirectory.receiptSuffix {
                 receipts[part.name] = value
                 try checkReceipt(part, value, bytes, when)
             } else {
