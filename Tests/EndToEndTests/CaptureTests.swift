@@ -168,23 +168,26 @@ import Testing
         }
     }
 
-    /// Without `--ca-file`, snap trusts the system store: a CA added to the store's bundle (here
-    /// in a mount namespace of its own, as `update-ca-certificates` would add it) is trusted,
-    /// and a CA that is not in the store is refused.
+    /// Without `--ca-file`, snap trusts the system store: a CA added to the store (here in a mount
+    /// namespace of its own, as `update-ca-certificates` adds it: a file, its hash link and a line
+    /// in the bundle) is trusted, and a CA that is not in the store is refused.
     @Test func worksWithTheSystemStoreAndRefusesAnUnknownCA() async throws {
         try await withFakePolymarket { fake in
             let trusted = DataDir("tls-store")
             defer { trusted.remove() }
             let script = #"""
                 set -eu
-                cat /etc/ssl/certs/ca-certificates.crt "$CA" > "$BUNDLE"
-                mount --bind "$BUNDLE" /etc/ssl/certs/ca-certificates.crt
+                cp -a /etc/ssl/certs "$STORE"
+                cp "$CA" "$STORE/orderbooks-test-ca.pem"
+                cat /etc/ssl/certs/ca-certificates.crt "$CA" > "$STORE/ca-certificates.crt"
+                openssl rehash "$STORE"
+                mount --bind "$STORE" /etc/ssl/certs
                 exec "$SNAP" "$@"
                 """#
             let https = ["--clob-url", fake.https, "--gamma-url", fake.https, "--series", "5m"]
             let stored = try await run("/usr/bin/unshare", ["--mount", "--map-root-user", "--propagation", "private", "/bin/sh", "-c", script, "sh",
                                                             "--data-dir", trusted.root] + https,
-                                       env: ["CA": fake.caFile, "BUNDLE": trusted.parent + "/bundle.crt", "SNAP": Paths.snap])
+                                       env: ["CA": fake.caFile, "STORE": trusted.parent + "/certs", "SNAP": Paths.snap])
             #expect(stored.exitCode == 0, "\(stored)")
             #expect(try trusted.onlySnapshot().rows("failure").isEmpty && !trusted.onlySnapshot().rows("book").isEmpty)
 
