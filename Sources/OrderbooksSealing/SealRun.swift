@@ -112,6 +112,9 @@ public struct SealRun {
         var windows: [SealWindow: [(name: String, startedAt: Timestamp)]] = [:]
         var pending = 0
         var future: [String] = []
+        // The status line names the newest snapshot: with snap's good runs kept out of the journal
+        // (LogLevelMax=notice), this line every few minutes is what shows capture is running.
+        var newest: Timestamp?
         guard let spool = DataDirectory.listing(directory.spool) else {
             log(.error, "seal: cannot list \(directory.spool): \(String(cString: strerror(errno)))")
             return .checkFailed
@@ -143,6 +146,7 @@ public struct SealRun {
                 setAside(Array(name.utf8), "larger than \(SpoolSource.maxFileBytes) bytes (\(info.st_size)), not read")
                 continue
             }
+            if newest.map({ parsed.startedAt.microseconds > $0.microseconds }) ?? true { newest = parsed.startedAt }
             let window = SealWindow(containing: parsed.startedAt, minutes: config.segmentMinutes, collector: parsed.collector)
             guard config.flush || window.end.microseconds + Int64(config.graceSeconds) * 1_000_000 <= now.microseconds else {
                 pending += 1
@@ -176,7 +180,8 @@ public struct SealRun {
         }
         let level: Log.Level = totals.status == .complete ? .info : totals.status == .partial ? .warning : .error
         log(level, "seal: status=\(totals.status.rawValue) parts=\(totals.parts) rows=\(totals.rows) files=\(totals.files) "
-            + "quarantined=\(totals.quarantined) cleaned=\(totals.cleaned) pending=\(pending) future=\(future.count) windows=\(windows.count)")
+            + "quarantined=\(totals.quarantined) cleaned=\(totals.cleaned) pending=\(pending) future=\(future.count) windows=\(windows.count) "
+            + "newest_snapshot=\(newest?.iso8601 ?? "none")")
         return totals.status
     }
 
