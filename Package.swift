@@ -19,6 +19,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
+        // Landlock's system calls (glibc has no wrappers); no library to link.
+        .systemLibrary(name: "CLandlock"),
         // The shared core: files, gzip, digests, JSON, time, logging, the data layout and formats,
         // the settings every tool shares. No network, no subprocesses.
         .target(
@@ -27,7 +29,7 @@ let package = Package(
         ),
         // One library per tool on top of the core: each binary links only what it uses.
         // snap: discovery, books, resolutions over libcurl.
-        .target(name: "OrderbooksCapture", dependencies: ["OrderbooksCore", "CCurl"]),
+        .target(name: "OrderbooksCapture", dependencies: ["OrderbooksCore", "CCurl", "CLandlock"]),
         // seal: spool files into segments and manifests; `seal verify`.
         .target(name: "OrderbooksSealing", dependencies: ["OrderbooksCore"]),
         // ship: rclone (through swift-subprocess), receipts, prune.

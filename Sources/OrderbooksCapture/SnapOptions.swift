@@ -58,6 +58,20 @@ public struct SnapOptions: ParsableArguments {
         valueName: "seconds"))
     var resolutionDeadline: String?
 
+    @Option(name: .customLong("sandbox"), help: ArgumentHelp(
+        "on: snap confines itself with Landlock (when the kernel has it) to writing in its data directory and reading what a run needs; off: only systemd's sandbox applies. [env: ORDERBOOKS_SANDBOX] [default: on]",
+        valueName: "on|off"))
+    var sandbox: String?
+
+    @Flag(name: .customLong("check-sandbox"), help: ArgumentHelp(
+        "Take no snapshot: apply the sandbox as a run does, try writing outside the data directory and reading each --probe-read file, print what was denied; exit 0 only if all of it was and the data directory stays writable."))
+    public var checkSandbox = false
+
+    @Option(name: .customLong("probe-read"), help: ArgumentHelp(
+        "With --check-sandbox: a file that must be unreadable (repeatable). [default: /etc/orderbooks/rclone/rclone.conf, the Drive token]",
+        valueName: "path"))
+    public var probeRead: [String] = []
+
     @Flag(name: .customLong("stdout"), help: "Print the rows (JSONL, uncompressed) instead of writing a file; the data directory is not used.")
     var toStdout = false
 
@@ -152,7 +166,8 @@ public struct SnapOptions: ParsableArguments {
                                               expected: "whole seconds between 0 and 3600") { Int64($0).flatMap { (0...3600).contains($0) ? $0 : nil } },
             resolutionDeadline: try Setting.resolve(resolutionDeadline, "ORDERBOOKS_RESOLUTION_DEADLINE", env, default: 259_200,
                                                     expected: "whole seconds between 60 and 604800") { Int64($0).flatMap { (60...604_800).contains($0) ? $0 : nil } },
-            toStdout: toStdout)
+            toStdout: toStdout,
+            sandbox: try Setting.resolve(sandbox, "ORDERBOOKS_SANDBOX", env, default: true, expected: "on or off") { ["on": true, "off": false][$0] })
     }
 
     static func seriesList(_ text: String) -> [Series]? {

@@ -13,6 +13,8 @@ public struct SnapConfiguration: Sendable {
     /// Seconds after a market's end its resolution is looked up before a failure row gives up.
     public var resolutionDeadline: Int64
     public var toStdout: Bool
+    /// Landlock on snap itself (ORDERBOOKS_SANDBOX); no_new_privs applies either way.
+    public var sandbox: Bool
 }
 
 /// One snapshot: discover, fetch the books in one batch, write one file.
@@ -53,6 +55,7 @@ public struct SnapRun {
         var gammaRequests = 0
         var clobRequests = 0
         var outcome = Outcome.complete
+        var sandbox = Sandbox.State.off
     }
 
     public func run() -> ExitStatus {
@@ -89,6 +92,10 @@ public struct SnapRun {
         let (initialBackoff, initialCache) = (backoff, cache)
 
         var capture = Capture()
+        // Before any server is asked: whatever an answer does to this process, it cannot reach
+        // files beyond the data directory.
+        capture.sandbox = Sandbox.apply(writable: config.toStdout ? [] : [config.dataDirectory],
+                                        extraReadable: config.http.caFile.map { [$0] } ?? [], enabled: config.sandbox)
         let rows = RowSink(compressed: !config.toStdout)
         let client = HTTPClient(settings: config.http)
         if let pause = backoff.pause(for: .clob, at: startedAt) {
@@ -282,6 +289,7 @@ public struct SnapRun {
         row.field("not_listed", strings: capture.notListed)
         row.field("gamma_requests", capture.gammaRequests)
         row.field("clob_requests", capture.clobRequests)
+        row.field("sandbox", capture.sandbox.description)
         row.field("boot_id", bootId)
         row.field("monotonic_start_ns", monotonicStart)
         return row.line

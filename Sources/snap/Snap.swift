@@ -19,7 +19,7 @@ struct Snap: ParsableCommand {
             missing); 4 failed (no book captured); 5 skipped while the CLOB's Retry-After runs; 64 bad \
             flag; 73 snapshot not written (unwritable data directory, full disk, spool/, tmp/, state/ or \
             cache/ a symbolic link); 78 bad environment \
-            variable or unreadable CA file.
+            variable or unreadable CA file. With --check-sandbox: 0 everything denied that must be, 1 not.
             """,
         version: OrderbooksVersion.current)
 
@@ -29,6 +29,7 @@ struct Snap: ParsableCommand {
         let environment = ProcessEnvironment.current
         let log = Log(environment: environment)
         let configuration = try settle(log) { try options.configuration(environment: environment) }
+        if options.checkSandbox { throw ExitCode(SandboxCheck(configuration: configuration, readProbes: options.probeRead).run()) }
         throw ExitCode(SnapRun(configuration: configuration, log: log).run().rawValue)
     }
 }

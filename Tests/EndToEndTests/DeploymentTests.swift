@@ -83,7 +83,9 @@ import Testing
         let env = String(decoding: try DurableFile.read(Paths.packageRoot + "/packaging/deb/orderbooks.env") ?? [], as: UTF8.self)
         let lines = env.split(separator: "\n").map(String.init)
         #expect(!lines.contains { !$0.isEmpty && !$0.hasPrefix("#") }, "an uncommented line")
-        let source = String(decoding: try DurableFile.read(Paths.packageRoot + "/Sources/OrderbooksCore/Configuration.swift") ?? [], as: UTF8.self)
+        let files = ["OrderbooksCore/Configuration.swift", "OrderbooksCapture/SnapOptions.swift", "OrderbooksSealing/SealOptions.swift",
+                     "OrderbooksShipping/ShipOptions.swift"]
+        let source = try files.map { String(decoding: try DurableFile.read(Paths.packageRoot + "/Sources/" + $0) ?? [], as: UTF8.self) }.joined()
         let names = Set(source.matches(of: /"(ORDERBOOKS_[A-Z_]+)"/).map { String($0.1) })
         #expect(names.count >= 15, "\(names)")
         for name in names {
