@@ -24,14 +24,16 @@ def _rusage():
     return _RUSAGE
 
 
-def one_run(argv, env=None):
-    """Runs argv once, its output to /dev/null; returns (wall s, CPU s, peak RSS KiB, exit status).
+def one_run(argv, env=None, stderr="/dev/null"):
+    """Runs argv once, its output to /dev/null (stderr appended to `stderr`); returns (wall s, CPU s,
+    peak RSS KiB, exit status).
     CPU and peak RSS are the child's own, from wait4(2) in scripts/lib/rusage.c, so neither this
     Python process nor a server the child talks to is counted."""
     read, write = os.pipe()
     pid = os.posix_spawn(_rusage(), [_rusage()] + argv, env or {"PATH": "/usr/bin:/bin"},
-                         file_actions=[(os.POSIX_SPAWN_OPEN, fd, "/dev/null", os.O_WRONLY, 0) for fd in (1, 2)]
-                         + [(os.POSIX_SPAWN_DUP2, write, 3)])
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+                                       (os.POSIX_SPAWN_OPEN, 2, stderr, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
+                                       (os.POSIX_SPAWN_DUP2, write, 3)])
     os.close(write)
     with os.fdopen(read) as f:
         line = f.read().split()
