@@ -272,6 +272,19 @@ def default_collector():
     return "".join(c if c.isalnum() or c in ".-" else "-" for c in socket.gethostname())[:64] or "collector"
 
 
+def parser(description):
+    """The options both peers take, named as snap's."""
+    import argparse
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--clob-url", default="https://clob.polymarket.com")
+    p.add_argument("--gamma-url", default="https://gamma-api.polymarket.com")
+    p.add_argument("--series", default=",".join(SERIES))
+    p.add_argument("--discovery-ttl", type=int, default=60)
+    p.add_argument("--collector-id", default=default_collector())
+    return p
+
+
 def _write_temporary(data, path, tmp_dir):
     temp = os.path.join(tmp_dir, f"{os.path.basename(path)}.{os.getpid()}.{secrets.randbits(32)}.part")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)

@@ -8,7 +8,6 @@ snapshot alone, measured around it (sleeping and reporting not counted), and the
 
     python loop.py --data-dir DIR [--clob-url URL] [--gamma-url URL] [--series …] [--ticks N]
 """
-import argparse
 import json
 import resource
 import time
@@ -22,13 +21,7 @@ def cpu():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--clob-url", default="https://clob.polymarket.com")
-    parser.add_argument("--gamma-url", default="https://gamma-api.polymarket.com")
-    parser.add_argument("--series", default=",".join(collect.SERIES))
-    parser.add_argument("--discovery-ttl", type=int, default=60)
-    parser.add_argument("--collector-id", default=collect.default_collector())
+    parser = collect.parser(__doc__)
     parser.add_argument("--ticks", type=int, default=0, help="snapshots to take, then exit (0: for ever)")
     args = parser.parse_args()
 

@@ -4,7 +4,6 @@ start it every second. scripts/bench-peers measures it; set SSL_CERT_FILE to the
 
     python oneshot.py --data-dir DIR [--clob-url URL] [--gamma-url URL] [--series 5m,15m,...]
 """
-import argparse
 import json
 import os
 import sys
@@ -13,13 +12,7 @@ import collect
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--clob-url", default="https://clob.polymarket.com")
-    parser.add_argument("--gamma-url", default="https://gamma-api.polymarket.com")
-    parser.add_argument("--series", default=",".join(collect.SERIES))
-    parser.add_argument("--discovery-ttl", type=int, default=60)
-    parser.add_argument("--collector-id", default=collect.default_collector())
+    parser = collect.parser(__doc__)
     args = parser.parse_args()
 
     path = os.path.join(args.data_dir, "cache", "discovery.json")
