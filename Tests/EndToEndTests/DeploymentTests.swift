@@ -33,14 +33,17 @@ import Testing
         #expect((score ?? 10) <= 2.5, "exposure \(score ?? -1)")
     }
 
-    /// Every unit runs as orderbooks, so only the mount namespace keeps the Drive token from the
-    /// tools that parse untrusted input (scripts/vps-sim E2E_SHIP=1 checks it under systemd).
+    /// Every unit runs as orderbooks, so the Drive token is kept from the tools that parse untrusted
+    /// input by seal's mount namespace and by snap's own Landlock (SandboxTests; the unit must not
+    /// turn it off); scripts/vps-sim checks both under systemd.
     @Test(arguments: ["snap", "seal", "ship", "prune"]) func onlyShipsUnitsSeeTheRcloneToken(tool: String) throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service") ?? [], as: UTF8.self)
         let lines = text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
         let hidden = lines.contains { $0.hasPrefix("InaccessiblePaths=") && $0.contains("/etc/orderbooks/rclone") }
         let writable = lines.contains { $0.hasPrefix("ReadWritePaths=") && $0.contains("/etc/orderbooks/rclone") }
-        if tool == "snap" || tool == "seal" {
+        if tool == "snap" {
+            #expect(!writable && !lines.contains { $0.contains("ORDERBOOKS_SANDBOX=off") }, "snap must keep its sandbox")
+        } else if tool == "seal" {
             #expect(hidden && !writable, "\(tool) must not see /etc/orderbooks/rclone")
         } else {
             #expect(writable && !hidden, "\(tool) must read and rewrite /etc/orderbooks/rclone")

@@ -280,7 +280,36 @@ def table(res, storage):
         lines.append(f"| {v['name']} | {v['label']} | {fmt(v['exposure'])} | {fmt(v['cpu_ms_per_start'])}{span} | "
                      f"{fmt(v['pid1_ms'])} | {fmt(v['journald_ms'])} | {fmt(v['service_ms'])} | {fmt(v['other_ms'])} | "
                      f"{v['runs']} / {v['seconds']:.0f} | {fmt(v['journal_mb_per_day'])} |")
+    by = {v["name"]: v for v in res["variants"]}
+    if "shipped" in by and "before" in by and by["before"]["cpu_ms_per_start"]:
+        s, b = by["shipped"], by["before"]
+        lines += ["", f"**The shipped unit beside snap 0.1.0's, in this run:** {fmt(s['cpu_ms_per_start'])} ms against "
+                  f"{fmt(b['cpu_ms_per_start'])} ms per snapshot ({s['cpu_ms_per_start'] / b['cpu_ms_per_start']:.0%}), "
+                  f"exposure {fmt(s['exposure'])} against {fmt(b['exposure'])}, journal {fmt(s['journal_mb_per_day'])} "
+                  f"against {fmt(b['journal_mb_per_day'])} MB a day."]
+    # the frontier: each unit variant that costs less than every variant exposed as little or less
+    units = sorted((v for v in res["variants"] if v["exposure"] is not None and v["cpu_ms_per_start"] is not None
+                    and not v["name"].startswith("true-")),   # /bin/true takes no snapshot
+                   key=lambda v: (v["exposure"], v["cpu_ms_per_start"]))
+    front, best = [], None
+    for v in units:
+        if best is None or v["cpu_ms_per_start"] < best:
+            front.append(v)
+            best = v["cpu_ms_per_start"]
+    lines += ["", "The frontier: the variants that take snapshots and that no other one beats on both exposure and CPU.", "",
+              "| exposure | CPU ms/snapshot | variant |", "|---|---|---|"]
+    lines += [f"| {fmt(v['exposure'])} | {fmt(v['cpu_ms_per_start'])} | {v['name']} |" for v in front]
     return "\n".join(lines) + "\n"
+
+def cmd_journal(a):
+    """Journal bytes of a window of the whole install (every unit), per day; entries per unit."""
+    before = journal_files(a.journal_dir)
+    time.sleep(a.seconds)
+    added, raw, entries = journal_added(before, journal_files(a.journal_dir))
+    day = 86400 / a.seconds
+    print(json.dumps({"seconds": a.seconds, "bytes": added, "raw_growth": raw, "entries": entries,
+                      "mb_per_day": round(added * day / 1e6, 2), "entries_per_day": round(entries * day)}))
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -291,13 +320,14 @@ def main():
     m.add_argument("--cpuacct", default="")
     m.add_argument("--leader", type=int, required=True); m.add_argument("--seconds", type=float, default=40)
     m.add_argument("--round", type=int, default=1)
+    j = s.add_parser("journal"); j.add_argument("--journal-dir", required=True); j.add_argument("--seconds", type=float, required=True)
     e = s.add_parser("effects"); e.add_argument("shipped"); e.add_argument("variant"); e.add_argument("--volatile", nargs="*")
     r = s.add_parser("report")
     for k in ("--variants", "--rounds", "--out", "--meta", "--journal-storage"):
         r.add_argument(k, required=True)
     r.add_argument("--doc", action="store_true")
     a = p.parse_args()
-    sys.exit({"measure": cmd_measure, "effects": cmd_effects, "report": cmd_report}[a.cmd](a) or 0)
+    sys.exit({"measure": cmd_measure, "journal": cmd_journal, "effects": cmd_effects, "report": cmd_report}[a.cmd](a) or 0)
 
 if __name__ == "__main__":
     main()
