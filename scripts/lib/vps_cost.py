@@ -311,6 +311,21 @@ def cmd_journal(a):
                       "mb_per_day": round(added * day / 1e6, 2), "entries_per_day": round(entries * day)}))
 
 
+def cmd_journal_doc(a):
+    """The journal section of docs/PERFORMANCE.md from a `journal` result and the entries by unit."""
+    r = json.load(open(a.result))
+    units = [l.split() for l in open(a.entries) if l.strip()]
+    day = 86400 / r["seconds"]
+    md = (f"`scripts/vps-sim journal --minutes {r['seconds'] / 60:.0f}`, {time.strftime('%Y-%m-%d')}: the default install "
+          f"(every unit and timer as shipped, snap once a second, seal and ship every 5 minutes) for {r['seconds'] / 60:.0f} "
+          f"minutes. The journal files gained {r['bytes']:,} bytes in {r['entries']} entries: **{r['mb_per_day']} MB a day** "
+          f"at this rate (budget: 25 MB).\n\n| unit | journal lines in the window | a day at this rate |\n|---|---|---|\n"
+          + "".join(f"| orderbooks-{u} | {n} | {round(int(n) * day):,} |\n" for u, n in units))
+    from perfdoc import write_section
+    write_section("vps-sim journal", md)
+    print(md)
+
+
 def main():
     p = argparse.ArgumentParser()
     s = p.add_subparsers(dest="cmd", required=True)
@@ -321,13 +336,14 @@ def main():
     m.add_argument("--leader", type=int, required=True); m.add_argument("--seconds", type=float, default=40)
     m.add_argument("--round", type=int, default=1)
     j = s.add_parser("journal"); j.add_argument("--journal-dir", required=True); j.add_argument("--seconds", type=float, required=True)
+    jd = s.add_parser("journal-doc"); jd.add_argument("--result", required=True); jd.add_argument("--entries", required=True)
     e = s.add_parser("effects"); e.add_argument("shipped"); e.add_argument("variant"); e.add_argument("--volatile", nargs="*")
     r = s.add_parser("report")
     for k in ("--variants", "--rounds", "--out", "--meta", "--journal-storage"):
         r.add_argument(k, required=True)
     r.add_argument("--doc", action="store_true")
     a = p.parse_args()
-    sys.exit({"measure": cmd_measure, "journal": cmd_journal, "effects": cmd_effects, "report": cmd_report}[a.cmd](a) or 0)
+    sys.exit({"measure": cmd_measure, "journal": cmd_journal, "journal-doc": cmd_journal_doc, "effects": cmd_effects, "report": cmd_report}[a.cmd](a) or 0)
 
 if __name__ == "__main__":
     main()
