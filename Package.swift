@@ -7,6 +7,7 @@ let package = Package(
         .executable(name: "snap", targets: ["snap"]),
         .executable(name: "seal", targets: ["seal"]),
         .executable(name: "ship", targets: ["ship"]),
+        .executable(name: "gate", targets: ["gate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,6 +42,16 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // gate: liveness for monitors, the production gate and its report; runs the other tools
+        // and systemd's as programs, so it links none of their libraries.
+        .target(
+            name: "OrderbooksGate",
+            dependencies: [
+                "OrderbooksCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "snap",
             dependencies: ["OrderbooksCapture", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -53,12 +64,17 @@ let package = Package(
             name: "ship",
             dependencies: ["OrderbooksShipping", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(
+            name: "gate",
+            dependencies: ["OrderbooksGate", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(name: "OrderbooksCoreTests", dependencies: ["OrderbooksCore"]),
         .testTarget(name: "OrderbooksCaptureTests", dependencies: ["OrderbooksCapture"]),
         // Sealed data directories for the tests of seal and of ship (which ships what seal made).
         .target(name: "TestSupport", dependencies: ["OrderbooksSealing"], path: "Tests/TestSupport"),
         .testTarget(name: "OrderbooksSealingTests", dependencies: ["OrderbooksSealing", "TestSupport"]),
         .testTarget(name: "OrderbooksShippingTests", dependencies: ["OrderbooksShipping", "TestSupport"]),
+        .testTarget(name: "OrderbooksGateTests", dependencies: ["OrderbooksGate", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -45,9 +45,10 @@ public enum DurableFile {
     }
 
     /// Atomically replaces the file at `path` (or creates it): for state the tools own, such as
-    /// the discovery cache.
-    public static func replace(_ bytes: [UInt8], at path: String, temporaryDirectory: String) throws(FileError) {
-        let temp = try writeTemporary(bytes, for: path, in: temporaryDirectory)
+    /// the discovery cache. `readableByAll` makes it 0644 whatever the umask (a textfile that
+    /// another service's user reads); files are 0640 otherwise.
+    public static func replace(_ bytes: [UInt8], at path: String, temporaryDirectory: String, readableByAll: Bool = false) throws(FileError) {
+        let temp = try writeTemporary(bytes, for: path, in: temporaryDirectory, readableByAll: readableByAll)
         guard rename(temp, path) == 0 else {
             let error = FileError("rename into", path)
             unlink(temp)
@@ -162,8 +163,14 @@ public enum DurableFile {
         guard info.st_mode & S_IFMT == S_IFDIR else { throw FileError("use as a directory", path, code: ENOTDIR) }
     }
 
-    private static func writeTemporary(_ bytes: [UInt8], for path: String, in directory: String) throws(FileError) -> String {
+    private static func writeTemporary(_ bytes: [UInt8], for path: String, in directory: String, readableByAll: Bool = false) throws(FileError) -> String {
         let (fd, temp) = try openTemporary(for: path, in: directory)
+        if readableByAll && fchmod(fd, 0o644) != 0 {
+            let error = FileError("chmod", temp)
+            close(fd)
+            unlink(temp)
+            throw error
+        }
         if let error = bytes.withUnsafeBytes({ buffer in writeAll(fd, buffer, path: temp) }) {
             close(fd)
             unlink(temp)

@@ -8,6 +8,8 @@ public struct Log: Sendable {
     }
 
     let prefixesPriority: Bool
+    /// Whether stderr goes to the journal (systemd's JOURNAL_STREAM names it).
+    public var toJournal: Bool { prefixesPriority }
 
     public init(environment: [String: String]) {
         prefixesPriority = Log.stderrIsJournal(environment["JOURNAL_STREAM"])

@@ -13,3 +13,18 @@ extension String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
+
+extension String {
+    /// `value` with `places` decimals (1 to 9), rounded half away from zero; without
+    /// Foundation's String(format:). "inf" or "nan" when it is not finite or beyond 1e15.
+    package init(decimal value: Double, places: Int) {
+        let scale = (0..<places).reduce(Int64(1)) { product, _ in product * 10 }
+        let scaled = (value * Double(scale)).rounded()
+        guard scaled.isFinite, abs(scaled) < 1e15 else {
+            self = value.isNaN ? "nan" : value < 0 ? "-inf" : "inf"
+            return
+        }
+        let n = Int64(scaled)
+        self = (n < 0 ? "-" : "") + "\(abs(n) / scale)." + String(abs(n) % scale).leftPadded(places)
+    }
+}

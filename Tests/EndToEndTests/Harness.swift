@@ -34,6 +34,12 @@ enum Paths {
         return String(snap.dropLast("snap".count)) + "ship"
     }()
 
+    /// `gate`, found like `snap` (`ORDERBOOKS_GATE_BIN`).
+    static let gate: String = {
+        if let bin = ProcessEnvironment.current["ORDERBOOKS_GATE_BIN"], !bin.isEmpty { return bin }
+        return String(snap.dropLast("snap".count)) + "gate"
+    }()
+
     static let fake = packageRoot + "/Tests/FakePolymarket/fake_polymarket.py"
     /// The hostile variant the fuzz tests use (Tests/FakePolymarket/fuzz_server.py).
     static let fuzzServer = packageRoot + "/Tests/FakePolymarket/fuzz_server.py"

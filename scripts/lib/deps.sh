@@ -10,9 +10,10 @@ BUILD_PACKAGES=(libcurl4-openssl-dev zlib1g-dev libssl-dev ca-certificates)
 # rclone (Debian's 1.60, the one the VPS runs) for ship and its loopback sftp/webdav remotes,
 # GNU time for the fuzz tests' peak RSS of each run; python3-venv (the pinned DuckDB, pandas and
 # polars come from PyPI into a virtualenv), jq and fuse3 (rclone mount) for the recipes of
-# docs/READING.md, which scripts/reading-recipes runs.
+# docs/READING.md, which scripts/reading-recipes runs; python3-prometheus-client (its parser
+# reads gate health's textfile as Prometheus does).
 # shellcheck disable=SC2034
-TEST_PACKAGES=(python3 python3-venv openssl tzdata util-linux systemd gzip rclone time jq fuse3)
+TEST_PACKAGES=(python3 python3-venv openssl tzdata util-linux systemd gzip rclone time jq fuse3 python3-prometheus-client)
 
 # scripts/package: dpkg-deb and dpkg-shlibdeps (dpkg-dev), strip and readelf (binutils),
 # python3 for BUILD.json; scripts/package-test also lintian, and mmdebstrap and systemd-nspawn

@@ -1,5 +1,3 @@
-import OrderbooksCore
-
 /// The two APIs a run talks to; each is throttled on its own.
 public enum API: String, Sendable, CaseIterable {
     case gamma, clob
@@ -7,16 +5,20 @@ public enum API: String, Sendable, CaseIterable {
 
 /// When a server throttled us, later runs leave it alone until it said to come back
 /// (Retry-After), or for an exponential pause when it did not say. Kept in `state/backoff.json`
-/// because every run is a new process.
+/// because every run is a new process. In the core: snap writes it, the gate reads it.
 public struct BackoffState: Equatable, Sendable {
     public struct Entry: Equatable, Sendable {
         public var until: Timestamp
         /// Throttled answers in a row; doubles the pause when the server gives no Retry-After.
         public var consecutive: Int
         public var reason: String
+
+        package init(until: Timestamp, consecutive: Int, reason: String) {
+            (self.until, self.consecutive, self.reason) = (until, consecutive, reason)
+        }
     }
 
-    public private(set) var entries: [API: Entry] = [:]
+    public package(set) var entries: [API: Entry] = [:]
 
     public init() {}
 
@@ -30,21 +32,6 @@ public struct BackoffState: Equatable, Sendable {
     public func pause(for api: API, at now: Timestamp) -> Entry? {
         guard let entry = entries[api], now < entry.until, entry.until <= now.adding(seconds: Self.maxPause) else { return nil }
         return entry
-    }
-
-    /// Folds in what one batch of requests to `api` got: a throttled answer starts or extends
-    /// a pause, otherwise any normal answer ends it.
-    public mutating func record(_ api: API, throttle: Problem?, answered: Bool, at now: Timestamp) {
-        if let throttle { recordThrottle(api, throttle, at: now) } else if answered { recordSuccess(api) }
-    }
-
-    public mutating func recordThrottle(_ api: API, _ problem: Problem, at now: Timestamp) {
-        // Saturates: the count comes back from a state file, which may hold any number.
-        let previous = max(entries[api]?.consecutive ?? 0, 0)
-        let consecutive = previous == .max ? previous : previous + 1
-        let computed = now.adding(seconds: Self.basePause << min(consecutive - 1, 10))
-        let until = min(problem.retryAt ?? computed, now.adding(seconds: Self.maxPause))
-        entries[api] = Entry(until: max(until, now), consecutive: consecutive, reason: problem.message)
     }
 
     public mutating func recordSuccess(_ api: API) {
