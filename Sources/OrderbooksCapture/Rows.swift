@@ -7,10 +7,13 @@ public let rowSchemaVersion = 1
 public struct RowContext: Sendable {
     public var runId: String
     public var collector: String
+    /// The disruption `gate run` declared for this run's time (`Disruption.text`), if any.
+    public var disruption: String?
 
-    public init(runId: String, collector: String) {
+    public init(runId: String, collector: String, disruption: String? = nil) {
         self.runId = runId
         self.collector = collector
+        self.disruption = disruption
     }
 
     /// The fields every row starts with.
@@ -101,6 +104,7 @@ public enum Rows {
         row.field("retry_at", f.problem.retryAt?.iso8601)
         row.field("token_ids", strings: f.tokenIds)
         row.field("body_excerpt", f.problem.bodyExcerpt)
+        if let disruption = context.disruption { row.field("disruption", disruption) }
         return row.finishedLine()
     }
 

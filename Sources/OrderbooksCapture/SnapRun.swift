@@ -63,7 +63,7 @@ public struct SnapRun {
         signal(SIGPIPE, SIG_IGN)
         let startedAt = Timestamp.now()
         let monotonicStart = monotonicNanoseconds()
-        let context = RowContext(runId: String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(16), collector: config.collector)
+        var context = RowContext(runId: String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(16), collector: config.collector)
         let directory = DataDirectory(root: config.dataDirectory)
         var backoff = BackoffState()
         var cache = DiscoveryCache()
@@ -81,6 +81,7 @@ public struct SnapRun {
             let removed = directory.removeStaleTemporaryFiles(olderThan: DataDirectory.staleTemporaryAge, now: startedAt)
             if removed > 0 { log(.info, "run=\(context.runId) removed \(removed) stale in-flight file(s) from \(directory.temporary)") }
             backoff = BackoffState.decode(readState(directory.backoffFile))
+            context.disruption = Disruption.decode(readState(directory.disruptionFile)).flatMap { $0.isActive(at: startedAt) ? $0.text : nil }
             cache = DiscoveryCache.decode(readState(directory.discoveryCacheFile))
             // A series without a mark on a directory that holds data lost its cache: queue the
             // windows it may have been waiting on again.
@@ -290,6 +291,7 @@ public struct SnapRun {
         row.field("gamma_requests", capture.gammaRequests)
         row.field("clob_requests", capture.clobRequests)
         row.field("sandbox", capture.sandbox.description)
+        if let disruption = context.disruption { row.field("disruption", disruption) }
         row.field("boot_id", bootId)
         row.field("monotonic_start_ns", monotonicStart)
         return row.line

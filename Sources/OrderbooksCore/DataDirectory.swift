@@ -25,6 +25,10 @@ public struct DataDirectory: Sendable {
     public var backoffFile: String { state + "/backoff.json" }
     public var shipLockFile: String { state + "/ship.lock" }
     public var rcloneRecordFile: String { state + "/ship.rclone" }
+    /// A disruption `gate run` is causing on purpose (see `Disruption`).
+    public var disruptionFile: String { state + "/disruption.json" }
+    /// `gate run`'s reports, one directory each; not one of `folders` (no tool but the gate uses it).
+    public var reports: String { root + "/reports" }
 
     public static let snapshotSuffix = ".jsonl.gz"
 
@@ -98,7 +102,7 @@ public struct DataDirectory: Sendable {
     /// The `YYYY/MM/DD` directories under `sealed/`, in date order. A directory that is there
     /// but cannot be listed (no permission, an I/O error; `root` a link) throws: what it holds
     /// must never pass for nothing. `root` absent holds none; an entry that is a link is not followed.
-    static func dayDirectories(under root: String) throws(FileError) -> [String] {
+    package static func dayDirectories(under root: String) throws(FileError) -> [String] {
         func numbered(_ path: String, _ digits: Int, top: Bool = false) throws(FileError) -> [String] {
             try listed(path, top: top).filter { $0.count == digits && $0.allSatisfy(\.isASCII) && Int($0) != nil }
         }

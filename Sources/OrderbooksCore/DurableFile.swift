@@ -28,8 +28,8 @@ public enum DurableFile {
 
     /// Publishes a new file at `path`. Fails if `path` exists: `link(2)` never replaces a name,
     /// so no finished file is ever overwritten or reopened.
-    public static func create(_ bytes: [UInt8], at path: String, temporaryDirectory: String) throws(FileError) {
-        try publish(try writeTemporary(bytes, for: path, in: temporaryDirectory), at: path)
+    public static func create(_ bytes: [UInt8], at path: String, temporaryDirectory: String, readableByAll: Bool = false) throws(FileError) {
+        try publish(try writeTemporary(bytes, for: path, in: temporaryDirectory, readableByAll: readableByAll), at: path)
     }
 
     /// Gives the finished temporary file `temp` its final name `path` (never replacing one) and

@@ -77,7 +77,7 @@ public struct RowFields {
 
     static let keys: Set<String> = [
         "kind", "received_at", "series", "slug", "condition_id", "token_id", "outcome", "tokens",
-        "error_kind", "started_at", "stage", "winning_outcome", "winning_token_id",
+        "error_kind", "started_at", "stage", "winning_outcome", "winning_token_id", "disruption",
     ]
 
     /// Why a line is not a row.

@@ -66,8 +66,9 @@ public struct SegmentSummary: Sendable {
         }
         switch row.kind {
         case "run":
+            // A run the gate disrupted on purpose gives that as its gap's reason, not its errors.
             runs.append(Run(startedAt: row.timestamp("started_at") ?? sourceStartedAt, outcome: row["outcome"] ?? "unknown",
-                            errorKinds: pendingErrorKinds))
+                            errorKinds: row["disruption"].map { [$0] } ?? pendingErrorKinds))
             pendingErrorKinds = []
             sourceHasRun = true
         case "failure" where row["stage"] == "resolution":

@@ -45,7 +45,7 @@ public struct Health {
     static func timers(enabled: Bool) async -> ([TimerState]?, String?) {
         guard enabled else { return (nil, "not checked (--timers off)") }
         guard TimerState.systemdRuns else { return (nil, "not checked (systemd does not run this host)") }
-        let record = await Command.run(TimerState.query(TimerState.units))
+        let record = await Command.run(TimerState.query(TimerState.units), environment: TimerState.environment)
         guard record.succeeded else {
             let why = CommandRecord.tail(record.stderr, lines: 1).first ?? record.ending
             return (nil, "systemctl show failed (\(record.ending)): \(why)")

@@ -26,10 +26,12 @@ public struct TimerState: Sendable, Equatable {
 
     static let properties = ["Id", "LoadState", "UnitFileState", "ActiveState", "LastTriggerUSec", "NextElapseUSecRealtime"]
 
-    /// The argv that asks systemd about `units` in one call, timestamps as `@<epoch seconds>`.
+    /// The argv that asks systemd about `units` in one call; run it with `environment` (systemd
+    /// 252's `show` ignores --timestamp= and writes times in the local zone).
     public static func query(_ units: [String]) -> [String] {
-        ["systemctl", "show", "--timestamp=unix", "--property=" + properties.joined(separator: ",")] + units
+        ["systemctl", "show", "--property=" + properties.joined(separator: ",")] + units
     }
+    public static let environment = ["TZ": "UTC"]
 
     /// Reads `systemctl show`'s blocks (one per unit, separated by a blank line).
     public static func parse(_ text: String) -> [TimerState] {
@@ -47,9 +49,12 @@ public struct TimerState: Sendable, Equatable {
         }
     }
 
-    /// `@1733550000` (with --timestamp=unix); empty or `n/a` is never.
+    /// `Mon 2026-12-07 03:05:03 UTC` (or `@1796612703`, as later systemd writes with
+    /// --timestamp=unix); empty or `n/a` is never.
     static func stamp(_ text: String) -> Timestamp? {
-        guard text.hasPrefix("@"), let seconds = Int64(text.dropFirst()), seconds > 0 else { return nil }
-        return Timestamp(seconds: seconds)
+        if text.hasPrefix("@") { return Int64(text.dropFirst()).flatMap { $0 > 0 ? Timestamp(seconds: $0) : nil } }
+        let fields = text.split(separator: " ")
+        guard fields.count == 4, fields[3] == "UTC" else { return nil }
+        return Timestamp.parse(fields[1] + "T" + fields[2] + "Z")
     }
 }

@@ -180,15 +180,15 @@ private func check(_ verdict: HealthVerdict, _ name: String) -> HealthCheck? { v
 }
 
 @Suite struct TimerStateTests {
-    /// systemctl show's blocks, with --timestamp=unix; a unit that does not exist is not-found.
+    /// systemctl show's blocks (times in UTC, or as @epoch); a unit that does not exist is not-found.
     @Test func parsesSystemctlShow() {
         let text = """
             Id=orderbooks-snap.timer
             LoadState=loaded
             UnitFileState=enabled
             ActiveState=active
-            LastTriggerUSec=@1796000000
-            NextElapseUSecRealtime=@1796000001
+            LastTriggerUSec=Mon 2026-12-07 03:05:03 UTC
+            NextElapseUSecRealtime=@1796612704
 
             Id=orderbooks-check.timer
             LoadState=not-found
@@ -201,7 +201,7 @@ private func check(_ verdict: HealthVerdict, _ name: String) -> HealthCheck? { v
         let timers = TimerState.parse(text)
         #expect(timers.count == 2)
         #expect(timers[0] == TimerState(unit: "orderbooks-snap.timer", fileState: "enabled", activeState: "active",
-                                        lastTrigger: Timestamp(seconds: 1_796_000_000), nextElapse: Timestamp(seconds: 1_796_000_001)))
+                                        lastTrigger: Timestamp(seconds: 1_796_612_703), nextElapse: Timestamp(seconds: 1_796_612_704)))
         #expect(timers[1].fileState == "not-found" && !timers[1].enabled && timers[1].lastTrigger == nil)
     }
 }
