@@ -519,6 +519,37 @@ def cmd_result(a):
     print(os.path.join(a.out, "result.json"))
     return 0 if ok else 1
 
+def cmd_health(a):
+    """gate health's samples against the faults: each fault that stops capture (Polymarket
+    unreachable, the disk full) must be seen CRITICAL (capture) while it lasts and OK after it,
+    on each collector it hit; every other fault's states are listed. One line per check on
+    stdout: 0|1 <TAB> description <TAB> detail."""
+    samples = [json.loads(l) for l in open(a.samples) if l.strip()]
+    faults = [json.loads(l) for l in open(a.faults) if l.strip()]
+    def capture(sample):
+        for c in (sample.get("health") or {}).get("checks", []):
+            if c["name"] == "capture":
+                return c["status"]
+        return "no answer"
+    for f in faults:
+        for collector in sorted({x["collector"] for x in samples if x["vps"] in f.get("vps", [])}):
+            mine = [x for x in samples if x["collector"] == collector]
+            during = [capture(x) for x in mine if f["at"] <= x["t"] <= f["end"] + 2]
+            after = [capture(x) for x in mine if f["end"] + 2 < x["t"] <= f["end"] + 90]
+            seen = ", ".join(f"{k} x{during.count(k)}" for k in sorted(set(during))) or "no sample"
+            detail = f"{collector} during: {seen}; after: {', '.join(after[:6]) or 'no sample'}"
+            if f["fault"] in ("polymarket-unreachable", "disk-full"):
+                ok = "CRITICAL" in during and "OK" in after
+                print(f"{0 if ok else 1}\tgate health: capture CRITICAL during {f['fault']} and OK after\t{detail}")
+            else:
+                print(f"0\tgate health during {f['fault']} (recorded)\t{detail}")
+    for collector in sorted({x["collector"] for x in samples}):
+        last = [x for x in samples if x["collector"] == collector][-1]
+        ok = last.get("rc") in (0, 1) and capture(last) == "OK"
+        print(f"{0 if ok else 1}\tgate health at the end: capture OK, exit 0 or 1\t{collector}: exit {last.get('rc')}, "
+              f"{(last.get('health') or {}).get('summary', 'no answer')[:300]}")
+    return 0
+
 def main():
     p = argparse.ArgumentParser()
     s = p.add_subparsers(dest="cmd", required=True)
@@ -532,8 +563,9 @@ def main():
     c = s.add_parser("check"); c.add_argument("--data"); c.add_argument("--shadow"); c.add_argument("--remote"); c.add_argument("--journal")
     c.add_argument("--collector"); c.add_argument("--folder", default="orderbooks/polymarket"); c.add_argument("--events")
     o = s.add_parser("result"); o.add_argument("--faults"); o.add_argument("--checks", nargs="*", default=[]); o.add_argument("--out"); o.add_argument("--meta")
+    hl = s.add_parser("health"); hl.add_argument("--samples"); hl.add_argument("--faults")
     a = p.parse_args()
-    sys.exit({"watch": cmd_watch, "kill": cmd_kill, "hashes": cmd_hashes, "unchanged": cmd_unchanged, "recovery": cmd_recovery,
+    sys.exit({"health": cmd_health, "watch": cmd_watch, "kill": cmd_kill, "hashes": cmd_hashes, "unchanged": cmd_unchanged, "recovery": cmd_recovery,
               "check": cmd_check, "result": cmd_result}[a.cmd](a) or 0)
 
 if __name__ == "__main__":
