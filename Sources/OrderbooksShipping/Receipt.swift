@@ -109,10 +109,8 @@ public struct Receipt: Sendable {
         guard root["kind"]?.string == "receipt" else { throw fail("kind") }
         guard let status = root["status"]?.string.flatMap(Status.init(rawValue:)) else { throw fail("status") }
         let files = try (root["files"]?.array ?? []).map { f in
-            guard let role = f["role"]?.string.flatMap(ShippedFile.Role.init(rawValue:)), let name = f["name"]?.string,
-                  case .number(let size)? = f["bytes"], let bytes = Int64(size),
-                  let sha256 = f["sha256"]?.string, let md5 = f["md5"]?.string else { throw fail("files") }
-            return ShippedFile(role: role, directory: directory, name: name, bytes: bytes, sha256: sha256, md5: md5)
+            guard f["role"] != nil, let file = ShippedFile(recorded: f, directory: directory) else { throw fail("files") }
+            return file
         }
         return Summary(status: status, files: files)
     }
