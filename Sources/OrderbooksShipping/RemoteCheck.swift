@@ -35,6 +35,24 @@ public struct ShippedFile: Sendable, Equatable {
     }
 }
 
+extension JSONObjectWriter {
+    /// What a file must be (`bytes`, `sha256`, `md5`), as receipts, prune records and check
+    /// reports write it.
+    mutating func fields(of file: ShippedFile) {
+        field("bytes", file.bytes)
+        field("sha256", file.sha256)
+        field("md5", file.md5)
+    }
+
+    /// What the remote showed of it (`remote_copies`, `remote_bytes`, `remote_md5`, `remote_sha256`).
+    mutating func fields(of check: RemoteCheck) {
+        field("remote_copies", check.copies)
+        field("remote_bytes", check.remoteBytes)
+        field("remote_md5", check.remoteMD5)
+        field("remote_sha256", check.remoteSHA256)
+    }
+}
+
 /// How a remote listing compares with one file: the verifier behind receipts and prune. Only a
 /// hash that is present and equal verifies; a missing hash never does.
 public struct RemoteCheck: Sendable, Equatable {

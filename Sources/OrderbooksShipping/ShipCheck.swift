@@ -422,13 +422,8 @@ public struct ShipCheck {
                 f.field("remote_path", session.shown(file.relativePath))
                 f.field("category", Category(check).rawValue)
                 f.field("status", check.status.rawValue)
-                f.field("bytes", file.bytes)
-                f.field("sha256", file.sha256)
-                f.field("md5", file.md5)
-                f.field("remote_copies", check.copies)
-                f.field("remote_bytes", check.remoteBytes)
-                f.field("remote_md5", check.remoteMD5)
-                f.field("remote_sha256", check.remoteSHA256)
+                f.fields(of: file)
+                f.fields(of: check)
             }
         }
         r.field("unknown", each: outcome.unknown) { entry, u in

@@ -144,13 +144,8 @@ public struct ShipPrune {
             let (file, (path, check)) = item
             f.field("name", file.name)
             f.field("deleted", path)
-            f.field("bytes", file.bytes)
-            f.field("sha256", file.sha256)
-            f.field("md5", file.md5)
-            f.field("remote_copies", check.copies)
-            f.field("remote_bytes", check.remoteBytes)
-            f.field("remote_md5", check.remoteMD5)
-            f.field("remote_sha256", check.remoteSHA256)
+            f.fields(of: file)
+            f.fields(of: check)
         }
         record.field("keep_days", configuration.keepDays)
         record.field("rclone_version", session.version)
