@@ -360,7 +360,8 @@ public struct ShipCheck {
     private func report(_ outcome: Outcome, session: RemoteSession, started: Timestamp) -> ExitStatus {
         var outcome = outcome
         if !outcome.busy && outcome.status == .complete { outcome.status = outcome.failure?.status ?? .complete }
-        let method = readData ? RemoteCheck.Method.downloadSHA256 : session.method
+        // None until the remote said what it can hash (nothing was checked before that).
+        let method = session.method.map { readData ? .downloadSHA256 : $0 }
         let counts: [(String, Int)] = [
             ("parts", outcome.inventory.audited.count), ("pruned", outcome.inventory.audited.filter(\.pruned).count), ("intact", outcome.intact),
             ("missing", outcome.count(.missing)), ("changed", outcome.count(.changed)), ("duplicated", outcome.count(.duplicated)),
