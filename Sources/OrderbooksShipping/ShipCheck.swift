@@ -125,15 +125,17 @@ public struct ShipCheck {
         var probes: [String] = []
         var otherCollectors: [String: Int] = [:]
         var days = 0
+        /// Files of checked parts by category, and parts whose every file is intact (or in identical copies).
+        var files: [Category: Int] = [:]
+        var intact = 0
 
         mutating func fail(_ kind: ShipFailure, _ message: String) {
             if failure.map({ kind.rank > $0.rank }) ?? true { error = message }
             failure.worsen(kind)
         }
 
-        func count(_ category: Category) -> Int { findings.reduce(0) { $0 + $1.categories.filter { $0 == category }.count } }
+        func count(_ category: Category) -> Int { files[category] ?? 0 }
         func count(_ action: Action) -> Int { findings.filter { $0.action == action }.count }
-        var intact: Int { inventory.audited.count - findings.filter { $0.categories.contains { $0 != .intact && $0 != .identicalCopies } }.count }
     }
 
     public func run() async -> ExitStatus {
@@ -216,7 +218,12 @@ public struct ShipCheck {
         for part in audited {
             let mine = Array(checks[offset..<(offset + part.files.count)])
             offset += part.files.count
-            guard mine.contains(where: { Category($0) != .intact }) else { continue }
+            let categories = mine.map(Category.init)
+            for category in categories { outcome.files[category, default: 0] += 1 }
+            if categories.allSatisfy({ $0 == .intact || $0 == .identicalCopies }) { outcome.intact += 1 }
+            // A file whose listing failed is only counted: the failure is logged once, and an
+            // outage would otherwise list every part.
+            guard mine.contains(where: { Category($0) != .intact && $0.status != .notChecked }) else { continue }
             var finding = Finding(part: part, checks: mine)
             if finding.categories.contains(where: \.isProblem) {
                 outcome.fail(.verification, "a remote copy is missing, changed or duplicated")

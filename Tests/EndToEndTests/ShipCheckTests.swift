@@ -284,11 +284,13 @@ private func expectDocumentedReport(_ report: JSONValue, sourceLocation: SourceL
         }
     }
 
-    /// A remote that cannot be listed is 69 (`failed`, `unavailable`), a refused login 77; no
-    /// receipt is touched either way.
+    /// A remote that cannot be reached is 69 (`failed`, `unavailable`), a refused login 77; a
+    /// remote that answers but whose listings fail is 69 too, each file counted `unchecked` and
+    /// no part demoted or listed. No receipt is touched.
     @Test func anUnreachableRemoteIs69AndARefusedLogin77() async throws {
         try await ShipBench.with("check-down") { bench in
             try await bench.makeParts([2])
+            let parts = try bench.data.sealedParts()
             let sftp = try await bench.server(.sftp)
             let remote = try await sftp.remote()
             #expect(try await bench.ship([], remote).exitCode == 0)
@@ -300,6 +302,14 @@ private func expectDocumentedReport(_ report: JSONValue, sourceLocation: SourceL
             try await sftp.start()
             let refused = try await bench.check(on: sftp, try await sftp.remote(password: "not-the-password"))
             #expect(refused.status == 77 && refused.report["error_class"]?.string == "auth", "\(refused)")
+
+            let failing = bench.scratch + "/rclone-no-listing"
+            try DurableFile.create(Array("#!/bin/sh\ncase \" $* \" in *\" lsjson \"*) echo 'ERROR : dial tcp: i/o timeout' >&2; exit 1 ;; esac\nexec /usr/bin/rclone \"$@\"\n".utf8),
+                                   at: failing, temporaryDirectory: bench.scratch)
+            #expect(chmod(failing, 0o755) == 0)
+            let unlisted = try await bench.check(on: sftp, try await sftp.remote(), through: failing)
+            #expect(unlisted.status == 69 && unlisted.count("unchecked") == 2 * parts.count && unlisted.count("intact") == 0
+                    && unlisted.report["parts"]?.array?.isEmpty == true && unlisted.count("demoted") == 0, "\(unlisted)")
             #expect(try bench.data.receiptFiles() == receipts)
         }
     }
