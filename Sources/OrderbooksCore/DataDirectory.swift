@@ -18,6 +18,8 @@ public struct DataDirectory: Sendable {
     public var receipts: String { root + "/receipts" }
     /// A receipt is `receipts/YYYY/MM/DD/<part>` plus this: ship writes them, seal and the gate read them.
     public static let receiptSuffix = ".receipt.json"
+    /// `ship prune`'s record of a part it deleted locally, beside its receipt.
+    public static let prunedSuffix = ".pruned.json"
     /// In-flight files older than this are from killed runs (a run's timeouts end it well before).
     public static let staleTemporaryAge: Int64 = 900
 
@@ -134,6 +136,17 @@ public struct DataDirectory: Sendable {
             }
         }
         return parts
+    }
+
+    /// Every entry of the `YYYY/MM/DD` directories of `receipts/` (receipts, prune records), as its
+    /// day directory and name, in date order. Throws when a directory is there but cannot be
+    /// listed: what it holds must never pass for nothing.
+    public func receiptFiles() throws(FileError) -> [(day: String, name: String)] {
+        var files: [(day: String, name: String)] = []
+        for day in try Self.dayDirectories(under: receipts) {
+            files += try Self.listed(receipts + "/" + day).map { (day, $0) }
+        }
+        return files
     }
 
     /// Removes in-flight files left by killed runs. Only files older than `age` seconds go, so a

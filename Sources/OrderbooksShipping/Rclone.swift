@@ -126,9 +126,19 @@ public struct Rclone: Sendable {
     /// Lists the files of one remote directory, with their md5 when `md5`; nil when rclone
     /// failed or answered nonsense. A directory that does not exist is an empty listing.
     public func list(_ directory: String, md5: Bool) async -> (RcloneCall, [RemoteEntry]?) {
-        let call = await run(["lsjson", "--files-only", "--no-mimetype", "--no-modtime"] + (md5 ? ["--hash-type", "md5"] : []) + [directory])
+        await listing(directory, ["--files-only"], md5 ? ["--hash-type", "md5"] : [])
+    }
+
+    /// The directories below `root` down to `depth` levels (paths below `root`); nil when rclone
+    /// failed or answered nonsense. A root that does not exist has none.
+    public func directories(_ root: String, depth: Int) async -> (RcloneCall, [RemoteEntry]?) {
+        await listing(root, ["--dirs-only"], ["--recursive", "--max-depth", String(depth)], directories: true)
+    }
+
+    private func listing(_ path: String, _ kind: [String], _ options: [String], directories: Bool = false) async -> (RcloneCall, [RemoteEntry]?) {
+        let call = await run(["lsjson"] + kind + ["--no-mimetype", "--no-modtime"] + options + [path])
         if call.missingDirectory { return (call, []) }
-        return (call, call.succeeded ? try? Self.parseListing(call.stdout) : nil)
+        return (call, call.succeeded ? try? Self.parseListing(call.stdout, directories: directories) : nil)
     }
 
     /// The sha256 of each named file, computed by downloading it (for remotes with no hash of
@@ -163,13 +173,14 @@ public struct Rclone: Sendable {
     /// `rclone lsjson` output: `[{"Path":..., "Size":..., "Hashes":{"md5":...}}, ...]`; entries
     /// are kept as listed, duplicates included (Drive allows two files of one name). A file entry
     /// without a name or a whole size makes the listing unreadable: skipping it could hide a file
-    /// (and a manifest that is hidden is one that gets overwritten).
-    static func parseListing(_ bytes: [UInt8]) throws(JSONError) -> [RemoteEntry] {
+    /// (and a manifest that is hidden is one that gets overwritten). With `directories`, the
+    /// directories instead of the files.
+    static func parseListing(_ bytes: [UInt8], directories: Bool = false) throws(JSONError) -> [RemoteEntry] {
         func bad(_ reason: String) -> JSONError { JSONError(kind: .invalid, offset: 0, reason: reason) }
         guard let entries = try JSON.parse(bytes).array else { throw bad("not a JSON array") }
         var listing: [RemoteEntry] = []
         for entry in entries {
-            if entry["IsDir"]?.bool == true { continue }
+            if (entry["IsDir"]?.bool == true) != directories { continue }
             guard let path = entry["Path"]?.string, case .number(let size)? = entry["Size"], let bytes = Int64(size) else {
                 throw bad("a listing entry without a path or a whole size")
             }

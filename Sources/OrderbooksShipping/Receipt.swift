@@ -59,14 +59,9 @@ public struct Receipt: Sendable {
             f.field("name", entry.file.name)
             f.field("local_path", entry.localPath)
             f.field("remote_path", entry.remotePath)
-            f.field("bytes", entry.file.bytes)
-            f.field("sha256", entry.file.sha256)
-            f.field("md5", entry.file.md5)
+            f.fields(of: entry.file)
             f.field("status", entry.check.status.rawValue)
-            f.field("remote_copies", entry.check.copies)
-            f.field("remote_bytes", entry.check.remoteBytes)
-            f.field("remote_md5", entry.check.remoteMD5)
-            f.field("remote_sha256", entry.check.remoteSHA256)
+            f.fields(of: entry.check)
         }
         r.field("warnings", strings: warnings)
         r.field("rclone_version", rcloneVersion)
@@ -109,10 +104,8 @@ public struct Receipt: Sendable {
         guard root["kind"]?.string == "receipt" else { throw fail("kind") }
         guard let status = root["status"]?.string.flatMap(Status.init(rawValue:)) else { throw fail("status") }
         let files = try (root["files"]?.array ?? []).map { f in
-            guard let role = f["role"]?.string.flatMap(ShippedFile.Role.init(rawValue:)), let name = f["name"]?.string,
-                  case .number(let size)? = f["bytes"], let bytes = Int64(size),
-                  let sha256 = f["sha256"]?.string, let md5 = f["md5"]?.string else { throw fail("files") }
-            return ShippedFile(role: role, directory: directory, name: name, bytes: bytes, sha256: sha256, md5: md5)
+            guard f["role"] != nil, let file = ShippedFile(recorded: f, directory: directory) else { throw fail("files") }
+            return file
         }
         return Summary(status: status, files: files)
     }

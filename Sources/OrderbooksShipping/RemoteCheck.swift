@@ -18,6 +18,39 @@ public struct ShippedFile: Sendable, Equatable {
 
     /// The path below both `sealed/` and the remote root.
     public var relativePath: String { directory + "/" + name }
+
+    /// A file as a receipt or a prune record lists it (`name`, `bytes`, `sha256`, `md5`, and
+    /// `role` where recorded, else told by the name); nil when a member is missing or invalid.
+    init?(recorded entry: JSONValue, directory: String) {
+        guard let name = entry["name"]?.string, case .number(let size)? = entry["bytes"], let bytes = Int64(size),
+              let sha256 = entry["sha256"]?.string, let md5 = entry["md5"]?.string else { return nil }
+        let role: Role?
+        if let recorded = entry["role"] {
+            role = recorded.string.flatMap(Role.init(rawValue:))
+        } else {
+            role = name.hasSuffix(SealWindow.manifestSuffix) ? .manifest : .segment
+        }
+        guard let role else { return nil }
+        self.init(role: role, directory: directory, name: name, bytes: bytes, sha256: sha256, md5: md5)
+    }
+}
+
+extension JSONObjectWriter {
+    /// What a file must be (`bytes`, `sha256`, `md5`), as receipts, prune records and check
+    /// reports write it.
+    mutating func fields(of file: ShippedFile) {
+        field("bytes", file.bytes)
+        field("sha256", file.sha256)
+        field("md5", file.md5)
+    }
+
+    /// What the remote showed of it (`remote_copies`, `remote_bytes`, `remote_md5`, `remote_sha256`).
+    mutating func fields(of check: RemoteCheck) {
+        field("remote_copies", check.copies)
+        field("remote_bytes", check.remoteBytes)
+        field("remote_md5", check.remoteMD5)
+        field("remote_sha256", check.remoteSHA256)
+    }
 }
 
 /// How a remote listing compares with one file: the verifier behind receipts and prune. Only a

@@ -99,6 +99,16 @@ final class RemoteSession {
         return listing ?? []
     }
 
+    /// The `YYYY/MM/DD` directories under the remote root: one listing of directories only,
+    /// three levels deep. None when the root does not exist (yet).
+    func dayDirectories() async throws(Failure) -> [String] {
+        let (call, listing) = await rclone.directories(remote, depth: 3)
+        try record(call, "lsjson --dirs-only", answered: listing != nil)
+        return (listing ?? []).map(\.path).filter { path in
+            path.split(separator: "/", omittingEmptySubsequences: false).map(\.count) == [4, 2, 2] && path.allSatisfy { $0 == "/" || $0.isASCII && $0.isNumber }
+        }.sorted()
+    }
+
     private func note(_ listing: [RemoteEntry]) {
         if let watched, listing.contains(where: { $0.path.contains(watched) }) { sawWatched = true }
     }
@@ -107,8 +117,9 @@ final class RemoteSession {
     /// of each when the remote has no md5). A directory that does not exist is an empty listing
     /// (its files are `missing`); a failed listing or download leaves its files `not_checked`
     /// and is returned, with every file the listings showed (by path below the remote root; the
-    /// first of duplicates).
-    func check(_ files: [ShippedFile]) async -> (checks: [RemoteCheck], failure: Failure?, listed: [String: RemoteEntry]) {
+    /// first of duplicates). `method` overrides the session's (ship check's `--read-data`).
+    func check(_ files: [ShippedFile], method chosen: RemoteCheck.Method? = nil) async -> (checks: [RemoteCheck], failure: Failure?, listed: [String: RemoteEntry]) {
+        let method = chosen ?? self.method
         var checks = [RemoteCheck](repeating: RemoteCheck(status: .notChecked), count: files.count)
         var sha256s: [String: [String]] = [:]
         if method == .downloadSHA256 {

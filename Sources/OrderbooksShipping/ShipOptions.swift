@@ -2,7 +2,7 @@ import ArgumentParser
 import Glibc
 import OrderbooksCore
 
-/// The options of `ship` and `ship prune`.
+/// The options of `ship`, `ship prune` and `ship check`.
 public struct ShipOptions: ParsableArguments {
     @OptionGroup public var common: CommonOptions
 
@@ -20,10 +20,10 @@ public struct ShipOptions: ParsableArguments {
         "The rclone program. [env: ORDERBOOKS_RCLONE] [default: rclone, from PATH]", valueName: "path"))
     var rclone: String?
 
-    @Flag(name: .customLong("dry-run"), help: "Show what would be uploaded (ship) or deleted (ship prune); run no rclone, change nothing.")
+    @Flag(name: .customLong("dry-run"), help: "Show what would be uploaded (ship) or deleted (ship prune), running no rclone and changing nothing; ship check: rewrite no receipt.")
     var dryRun = false
 
-    @Flag(name: .customLong("wait"), help: "Wait for a ship or prune already running to finish, instead of exiting 0 at once.")
+    @Flag(name: .customLong("wait"), help: "Wait for a ship, prune or check already running to finish, instead of exiting 0 at once.")
     var wait = false
 
     public init() {}
@@ -99,4 +99,17 @@ public struct PruneOptions: ParsableArguments {
                                        expected: "whole days between 0 and 36500") { Int($0).flatMap { (0...36_500).contains($0) ? $0 : nil } }
         return try ship.configuration(environment: env, command: command, keepDays: days)
     }
+}
+
+/// The options of `ship check`, on top of ship's.
+public struct CheckOptions: ParsableArguments {
+    @OptionGroup public var ship: ShipOptions
+
+    @Flag(name: .customLong("read-data"), help: "Download every file and compare its sha256, even where the remote lists an md5 (slow: the whole archive is read).")
+    public var readData = false
+
+    @Flag(name: .customLong("json"), help: "Print one JSON report on stdout (docs/FORMAT.md, \"Check reports\"); the log stays on stderr.")
+    public var json = false
+
+    public init() {}
 }

@@ -144,19 +144,14 @@ public struct ShipPrune {
             let (file, (path, check)) = item
             f.field("name", file.name)
             f.field("deleted", path)
-            f.field("bytes", file.bytes)
-            f.field("sha256", file.sha256)
-            f.field("md5", file.md5)
-            f.field("remote_copies", check.copies)
-            f.field("remote_bytes", check.remoteBytes)
-            f.field("remote_md5", check.remoteMD5)
-            f.field("remote_sha256", check.remoteSHA256)
+            f.fields(of: file)
+            f.fields(of: check)
         }
         record.field("keep_days", configuration.keepDays)
         record.field("rclone_version", session.version)
         record.field("pruned_at", Timestamp.now().iso8601)
         record.field("command", strings: configuration.command)
-        try DurableFile.replace(record.finishedLine(), at: directory.receipts + "/" + day + "/" + candidate.part + ".pruned.json",
+        try DurableFile.replace(record.finishedLine(), at: directory.receipts + "/" + day + "/" + candidate.part + DataDirectory.prunedSuffix,
                                 temporaryDirectory: directory.temporary)
         for path in candidate.localPaths {
             if unlink(path) != 0 && errno != ENOENT { throw FileError("delete", path) }
@@ -165,19 +160,26 @@ public struct ShipPrune {
         log(.info, "ship prune: deleted \(candidate.localPaths.joined(separator: " and ")): verified on the remote at \(session.shown(day))")
     }
 
+    /// The files a prune record lists, segment first: what was deleted here, so what the remote
+    /// must still hold (`ship check` reads it back).
+    static func recordedFiles(_ bytes: [UInt8], directory: String) throws -> [ShippedFile] {
+        let root = try JSON.objectMembers(bytes, ["kind", "files"])
+        func fail(_ what: String) -> Manifest.DecodingError { Manifest.DecodingError(description: "prune record: \(what) missing or invalid") }
+        guard root["kind"]?.string == "pruned" else { throw fail("kind") }
+        return try (root["files"]?.array ?? []).map { f in
+            guard let file = ShippedFile(recorded: f, directory: directory) else { throw fail("files") }
+            return file
+        }
+    }
+
     /// The remote no longer holds the part as the receipt says: the receipt becomes `failed`
     /// (with what the listing showed), and the local files stay for the next ship.
     private func demote(_ candidate: Candidate, checks: [RemoteCheck], session: RemoteSession, started: Timestamp) {
-        let problems = zip(candidate.files, checks).filter { !$0.1.verified }.map { "\($0.0.name): \(ShipRun.describe($0.1, $0.0))" }
-        let message = "ship prune: the remote copy no longer matches the receipt (\(problems.joined(separator: "; "))); local files kept, the next ship sends the part again"
+        let message = "ship prune: the remote copy no longer matches the receipt (\(Demotion.problems(candidate.files, checks))); local files kept, the next ship sends the part again"
         log(.error, "\(message): \(candidate.part)")
-        let receipt = Receipt(
-            part: candidate.part, status: .failed, failure: .verification, error: message, remoteDirectory: session.shown(candidate.files[0].directory),
-            method: session.method,
-            files: Receipt.entries(candidate.files, localPaths: candidate.localPaths, checks: checks, session: session),
-            rcloneVersion: session.version, commands: session.calls, startedAt: started, finishedAt: Timestamp.now(), command: configuration.command)
         do {
-            try ShipRun.write(receipt, in: directory)
+            try Demotion.write(part: candidate.part, files: candidate.files, localPaths: candidate.localPaths, checks: checks, message: message,
+                               session: session, startedAt: started, command: configuration.command, in: directory)
         } catch {
             log(.error, "ship prune: cannot write the receipt of \(candidate.part): \(error)")
         }

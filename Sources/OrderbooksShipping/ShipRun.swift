@@ -429,7 +429,7 @@ public struct ShipRun {
                 }
                 return (lock, nil)
             }
-            log(.info, "\(tool): another ship or prune is running; nothing done")
+            log(.info, "\(tool): another ship, prune or check is running; nothing done")
             return (nil, .complete)
         } catch {
             log(.error, "\(tool): \(error)")

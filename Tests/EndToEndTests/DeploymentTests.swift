@@ -18,13 +18,13 @@ import Testing
             install -m 0755 /dev/null "$root/opt/orderbooks/bin/ship"
             cp "$UNITS"/orderbooks-*.service "$UNITS"/orderbooks-*.timer "$root/etc/systemd/system/"
             systemd-analyze verify --root="$root" orderbooks-snap.service orderbooks-snap.timer orderbooks-seal.service orderbooks-seal.timer \\
-                orderbooks-ship.service orderbooks-ship.timer orderbooks-prune.service orderbooks-prune.timer
+                orderbooks-ship.service orderbooks-ship.timer orderbooks-prune.service orderbooks-prune.timer orderbooks-check.service orderbooks-check.timer
             """
         let result = try await run("/bin/sh", ["-c", script], env: ["UNITS": Paths.packageRoot + "/systemd-timers"])
         #expect(result.exitCode == 0 && result.stderr.isEmpty, "\(result)")
     }
 
-    @Test(arguments: ["snap", "seal", "ship", "prune"]) func serviceExposureIsAtMostTwoAndAHalf(tool: String) async throws {
+    @Test(arguments: ["snap", "seal", "ship", "prune", "check"]) func serviceExposureIsAtMostTwoAndAHalf(tool: String) async throws {
         let result = try await run("/usr/bin/systemd-analyze", ["security", "--offline=true", "--no-pager",
                                                                 Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service"])
         let score = result.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") }
@@ -36,7 +36,7 @@ import Testing
     /// Every unit runs as orderbooks, so the Drive token is kept from the tools that parse untrusted
     /// input by seal's mount namespace and by snap's own Landlock (SandboxTests; the unit must not
     /// turn it off); scripts/vps-sim checks both under systemd.
-    @Test(arguments: ["snap", "seal", "ship", "prune"]) func onlyShipsUnitsSeeTheRcloneToken(tool: String) throws {
+    @Test(arguments: ["snap", "seal", "ship", "prune", "check"]) func onlyShipsUnitsSeeTheRcloneToken(tool: String) throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service") ?? [], as: UTF8.self)
         let lines = text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
         let hidden = lines.contains { $0.hasPrefix("InaccessiblePaths=") && $0.contains("/etc/orderbooks/rclone") }
@@ -64,8 +64,9 @@ import Testing
     @Test func cronLinesAreValidShellAndRunTheSameBinaries() async throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/cron/orderbooks") ?? [], as: UTF8.self)
         let jobs = text.split(separator: "\n").filter { $0.first == "*" || $0.first?.isNumber == true }
-        #expect(jobs.count == 4)
-        for (job, binary) in zip(jobs, ["/opt/orderbooks/bin/snap", "/opt/orderbooks/bin/seal", "/opt/orderbooks/bin/ship", "/opt/orderbooks/bin/ship prune"]) {
+        #expect(jobs.count == 5)
+        for (job, binary) in zip(jobs, ["/opt/orderbooks/bin/snap", "/opt/orderbooks/bin/seal", "/opt/orderbooks/bin/ship", "/opt/orderbooks/bin/ship prune",
+                                        "/opt/orderbooks/bin/ship check"]) {
             let fields = job.split(separator: " ", maxSplits: 6, omittingEmptySubsequences: true)
             #expect(fields.count == 7 && fields[5] == "orderbooks", "an /etc/cron.d line names the user")
             // cron turns an unescaped % into a newline and unescapes \%.
@@ -76,7 +77,7 @@ import Testing
             #expect(check.exitCode == 0, "\(check)")
         }
         let schedules = jobs.map { $0.split(separator: " ").prefix(5).joined(separator: " ") }
-        #expect(schedules == ["* * * * *", "1-59/5 * * * *", "2-59/5 * * * *", "30 * * * *"])
+        #expect(schedules == ["* * * * *", "1-59/5 * * * *", "2-59/5 * * * *", "30 * * * *", "15 4 * * 0"])
     }
 
     /// The package's /etc/orderbooks/orderbooks.env (packaging/deb) names every ORDERBOOKS_ setting
@@ -97,9 +98,26 @@ import Testing
     }
 
     /// Shipping before a remote is configured is skipped visibly (an unmet condition), not failed
-    /// every 5 minutes: ship and prune need the rclone config (docs/OPERATIONS.md, "Install").
-    @Test(arguments: ["ship", "prune"]) func shipUnitsWaitForTheRcloneConfig(tool: String) throws {
+    /// every 5 minutes: ship, prune and check need the rclone config (docs/OPERATIONS.md, "Install").
+    @Test(arguments: ["ship", "prune", "check"]) func shipUnitsWaitForTheRcloneConfig(tool: String) throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service") ?? [], as: UTF8.self)
         #expect(text.split(separator: "\n").contains("ConditionPathExists=/etc/orderbooks/rclone/rclone.conf"))
+    }
+
+    /// The weekly audit runs `ship check --wait` (a ship tick at that moment must not make it skip
+    /// the week) as the ship units do otherwise, and its timer and the cron line say the same time.
+    @Test func theWeeklyCheckWaitsForTheLockAndMatchesItsCronLine() throws {
+        func text(_ path: String) throws -> String { String(decoding: try DurableFile.read(Paths.packageRoot + "/" + path) ?? [], as: UTF8.self) }
+        let service = try text("systemd-timers/orderbooks-check.service").split(separator: "\n")
+        #expect(service.contains("ExecStart=/opt/orderbooks/bin/ship check --wait"))
+        let ship = try text("systemd-timers/orderbooks-ship.service").split(separator: "\n")
+        for key in ["User=", "Group=", "EnvironmentFile=", "Environment=", "ReadWritePaths=", "StateDirectory=", "CacheDirectory="] {
+            #expect(service.filter { $0.hasPrefix(key) } == ship.filter { $0.hasPrefix(key) }, "\(key)")
+        }
+        #expect(try text("systemd-timers/orderbooks-check.timer").split(separator: "\n").contains("OnCalendar=Sun *-*-* 04:15:00"))
+        #expect(try text("cron/orderbooks").split(separator: "\n").contains { $0.hasPrefix("15 4 * * 0  orderbooks ") && $0.contains("ship check --wait") })
+        for script in ["packaging/deb/postinst", "packaging/deb/prerm", "packaging/deb/postrm", "scripts/package-test"] {
+            #expect(try text(script).contains("orderbooks-prune.timer orderbooks-check.timer\""), "\(script) does not list the check timer")
+        }
     }
 }

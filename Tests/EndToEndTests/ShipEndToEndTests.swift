@@ -39,9 +39,7 @@ extension DataDir {
     }
 
     /// Every file under sealed/ (by path below it) with its SHA-256: what ship must never change.
-    func sealedFiles() throws -> [String: String] {
-        try (filesUnder(root + "/sealed") ?? []).reduce(into: [:]) { $0[$1] = try FileDigests.of(root + "/sealed/" + $1).sha256 }
-    }
+    func sealedFiles() throws -> [String: String] { try fileDigests(under: root + "/sealed") }
 
     /// Every receipt file's bytes: a verified receipt is never rewritten.
     func receiptFiles() throws -> [String: [UInt8]] {
@@ -61,6 +59,12 @@ private func filesUnder(_ directory: String) -> Set<String>? {
         if let inner = filesUnder(directory + "/" + name) { files.formUnion(inner.map { name + "/" + $0 }) } else { files.insert(name) }
     }
     return files
+}
+
+/// Every file under a directory (by path below it, hidden ones too) with its SHA-256; none when
+/// the directory does not exist.
+func fileDigests(under directory: String) throws -> [String: String] {
+    try (filesUnder(directory) ?? []).reduce(into: [:]) { $0[$1] = try FileDigests.of(directory + "/" + $1).sha256 }
 }
 
 /// A receipt in one line, for failure messages.
@@ -247,13 +251,13 @@ final class ShipBench: Sendable {
     }
 }
 
-private func size(_ path: String) -> Int? {
+func size(_ path: String) -> Int? {
     var info = stat()
     return stat(path, &info) == 0 ? Int(info.st_size) : nil
 }
 
 /// Flips one bit in the middle of a file, size unchanged; flipping again restores it.
-private func flipByte(_ path: String) {
+func flipByte(_ path: String) {
     let fd = open(path, O_RDWR)
     defer { close(fd) }
     var byte: UInt8 = 0
