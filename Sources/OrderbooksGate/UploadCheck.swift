@@ -46,9 +46,15 @@ enum UploadCheck {
         check.expect(waiting.isEmpty, "every part whose window ended \(oldEnough / 60) minutes ago or more is verified on the remote (\(facts.verifiedParts.count) verified)",
                      else: "\(waiting.count) parts old enough are not verified: " + waiting.prefix(5).joined(separator: ", "))
 
-        let audit = await check.run(service.argv([c.bin + "/ship", "check", "--json"]), environment: service.environment)
-        check.expect(audit.succeeded, "ship check: every verified and pruned part is on the remote as its manifest says",
-                     else: "ship check: \(audit.ending): " + (CommandRecord.tail(audit.stderr, lines: 3).joined(separator: " | ")))
+        // --wait: a check that found the lock held would say "busy" and exit 0 without looking.
+        let audit = await check.run(service.argv([c.bin + "/ship", "check", "--wait", "--json"]), environment: service.environment)
+        let report = try? JSON.parse(audit.stdout)
+        let counts = report?["counts"]
+        func count(_ name: String) -> String { if case .number(let n)? = counts?[name] { n } else { "?" } }
+        check.expect(audit.succeeded && report?["result"]?.string == "clean",
+                     "ship check: all \(count("parts")) verified or pruned parts on the remote as recorded (\(count("intact")) intact, \(count("unknown")) unknown files)",
+                     else: "ship check: \(audit.ending), result \(report?["result"]?.string ?? "none"): \(count("missing")) missing, \(count("changed")) changed, "
+                         + "\(count("lost")) lost; " + CommandRecord.tail(audit.stderr, lines: 2).joined(separator: " | "))
 
         let early = prunedEarly(directory)
         check.expect(early.isEmpty, "no local file deleted before its receipt said verified",

@@ -24,7 +24,7 @@ import Testing
         #expect(result.exitCode == 0 && result.stderr.isEmpty, "\(result)")
     }
 
-    @Test(arguments: ["snap", "seal", "ship", "prune", "check"]) func serviceExposureIsAtMostTwoAndAHalf(tool: String) async throws {
+    @Test(arguments: ["snap", "seal", "ship", "prune", "check", "health"]) func serviceExposureIsAtMostTwoAndAHalf(tool: String) async throws {
         let result = try await run("/usr/bin/systemd-analyze", ["security", "--offline=true", "--no-pager",
                                                                 Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service"])
         let score = result.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") }
@@ -36,14 +36,14 @@ import Testing
     /// Every unit runs as orderbooks, so the Drive token is kept from the tools that parse untrusted
     /// input by seal's mount namespace and by snap's own Landlock (SandboxTests; the unit must not
     /// turn it off); scripts/vps-sim checks both under systemd.
-    @Test(arguments: ["snap", "seal", "ship", "prune", "check"]) func onlyShipsUnitsSeeTheRcloneToken(tool: String) throws {
+    @Test(arguments: ["snap", "seal", "ship", "prune", "check", "health"]) func onlyShipsUnitsSeeTheRcloneToken(tool: String) throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/systemd-timers/orderbooks-\(tool).service") ?? [], as: UTF8.self)
         let lines = text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
         let hidden = lines.contains { $0.hasPrefix("InaccessiblePaths=") && $0.contains("/etc/orderbooks/rclone") }
         let writable = lines.contains { $0.hasPrefix("ReadWritePaths=") && $0.contains("/etc/orderbooks/rclone") }
         if tool == "snap" {
             #expect(!writable && !lines.contains { $0.contains("ORDERBOOKS_SANDBOX=off") }, "snap must keep its sandbox")
-        } else if tool == "seal" {
+        } else if tool == "seal" || tool == "health" {
             #expect(hidden && !writable, "\(tool) must not see /etc/orderbooks/rclone")
         } else {
             #expect(writable && !hidden, "\(tool) must read and rewrite /etc/orderbooks/rclone")
@@ -64,9 +64,9 @@ import Testing
     @Test func cronLinesAreValidShellAndRunTheSameBinaries() async throws {
         let text = String(decoding: try DurableFile.read(Paths.packageRoot + "/cron/orderbooks") ?? [], as: UTF8.self)
         let jobs = text.split(separator: "\n").filter { $0.first == "*" || $0.first?.isNumber == true }
-        #expect(jobs.count == 5)
+        #expect(jobs.count == 6)
         for (job, binary) in zip(jobs, ["/opt/orderbooks/bin/snap", "/opt/orderbooks/bin/seal", "/opt/orderbooks/bin/ship", "/opt/orderbooks/bin/ship prune",
-                                        "/opt/orderbooks/bin/ship check"]) {
+                                        "/opt/orderbooks/bin/ship check", "/opt/orderbooks/bin/gate health --timers off"]) {
             let fields = job.split(separator: " ", maxSplits: 6, omittingEmptySubsequences: true)
             #expect(fields.count == 7 && fields[5] == "orderbooks", "an /etc/cron.d line names the user")
             // cron turns an unescaped % into a newline and unescapes \%.
@@ -77,7 +77,7 @@ import Testing
             #expect(check.exitCode == 0, "\(check)")
         }
         let schedules = jobs.map { $0.split(separator: " ").prefix(5).joined(separator: " ") }
-        #expect(schedules == ["* * * * *", "1-59/5 * * * *", "2-59/5 * * * *", "30 * * * *", "15 4 * * 0"])
+        #expect(schedules == ["* * * * *", "1-59/5 * * * *", "2-59/5 * * * *", "30 * * * *", "15 4 * * 0", "* * * * *"])
     }
 
     /// The package's /etc/orderbooks/orderbooks.env (packaging/deb) names every ORDERBOOKS_ setting
@@ -88,7 +88,7 @@ import Testing
         let lines = env.split(separator: "\n").map(String.init)
         #expect(!lines.contains { !$0.isEmpty && !$0.hasPrefix("#") }, "an uncommented line")
         let files = ["OrderbooksCore/Configuration.swift", "OrderbooksCapture/SnapOptions.swift", "OrderbooksSealing/SealOptions.swift",
-                     "OrderbooksShipping/ShipOptions.swift"]
+                     "OrderbooksShipping/ShipOptions.swift", "OrderbooksGate/HealthOptions.swift"]
         let source = try files.map { String(decoding: try DurableFile.read(Paths.packageRoot + "/Sources/" + $0) ?? [], as: UTF8.self) }.joined()
         let names = Set(source.matches(of: /"(ORDERBOOKS_[A-Z_]+)"/).map { String($0.1) })
         #expect(names.count >= 15, "\(names)")
@@ -117,7 +117,7 @@ import Testing
         #expect(try text("systemd-timers/orderbooks-check.timer").split(separator: "\n").contains("OnCalendar=Sun *-*-* 04:15:00"))
         #expect(try text("cron/orderbooks").split(separator: "\n").contains { $0.hasPrefix("15 4 * * 0  orderbooks ") && $0.contains("ship check --wait") })
         for script in ["packaging/deb/postinst", "packaging/deb/prerm", "packaging/deb/postrm", "scripts/package-test"] {
-            #expect(try text(script).contains("orderbooks-prune.timer orderbooks-check.timer\""), "\(script) does not list the check timer")
+            #expect(try text(script).contains("orderbooks-prune.timer orderbooks-check.timer orderbooks-health.timer\""), "\(script) does not list the check and health timers")
         }
     }
 }
