@@ -27,12 +27,24 @@ enum CaptureCheck {
         // The last two seconds may still be in flight.
         let to = now.adding(seconds: -2)
         let from = to.adding(seconds: -c.captureWindow)
-        let reads = snapshots(DataDirectory(root: c.dataDirectory), from: from, to: to)
-        let expected = c.captureWindow / max(interval, 1)
-        func slots(_ files: [SnapshotRead]) -> Int { Set(files.map { ($0.startedAt.seconds - from.seconds) / max(interval, 1) }).count }
+        let directory = DataDirectory(root: c.dataDirectory)
+        let reads = snapshots(directory, from: from, to: to)
+        let step = max(interval, 1)
+        // Slots in parts already pruned here (verified on the remote first) cannot be read: not judged.
+        let pruned = PrunedParts.list(directory).filter { $0.window.end > from && $0.window.start < to }
+        let collectors = Set(reads.compactMap { SnapshotName($0.name)?.collector })
+        let gone = (0..<(c.captureWindow / step)).filter { slot in
+            let start = from.adding(seconds: slot * step)
+            return collectors.contains { PrunedParts.covers(pruned, start, collector: $0) }
+        }.count
+        let expected = c.captureWindow / step - Int64(gone)
+        func slots(_ files: [SnapshotRead]) -> Int { Set(files.map { ($0.startedAt.seconds - from.seconds) / step }).count }
         let present = slots(reads)
         let complete = slots(reads.filter { $0.outcome == "complete" })
-        check.add(.info("window \(from.iso8601) to \(to.iso8601): \(expected) slots of \(interval) s, \(reads.count) snapshot files"))
+        check.add(.info("window \(from.iso8601) to \(to.iso8601): \(expected) slots of \(interval) s, \(reads.count) snapshot files"
+            + (gone > 0 ? "; \(gone) more slots are in parts pruned here after verification (\(pruned.map(\.name).joined(separator: ", "))), not judged" : "")))
+        check.expect(expected >= c.captureWindow / step / 2, "at least half the window is still here to judge",
+                     else: "only \(expected) of \(c.captureWindow / step) slots are still here (the rest pruned): raise ORDERBOOKS_KEEP_DAYS or shorten --capture-window")
         check.expect(Double(present) >= minPresent * Double(expected), "\(present) of \(expected) slots have a snapshot",
                      else: "only \(present) of \(expected) slots have a snapshot (at least \(Int(minPresent * 100))% needed): snap is not running every \(interval) s")
         check.expect(Double(complete) >= minComplete * Double(expected), "\(complete) of \(expected) slots have a complete snapshot",

@@ -41,12 +41,14 @@ struct FileInventory: Sendable {
     }
 
     /// What happened to each earlier file: unchanged, or gone where the pipeline takes it (a
-    /// spool file into a sealed segment with its sha256, a part pruned with its record); a
+    /// spool file into a sealed segment with its sha256, or into a part pruned since with its
+    /// record; a part pruned with its record); a
     /// receipt may be rewritten (each ship attempt replaces it). Anything else is a loss or a change.
     func compare(to after: FileInventory, root: String) -> (unchanged: Int, moved: Int, problems: [String]) {
         var unchanged = 0, moved = 0
         var problems: [String] = []
         var sealedSources: [String: String]?
+        let pruned = PrunedParts.list(DataDirectory(root: root))
         for (path, entry) in files.sorted(by: { $0.key < $1.key }) {
             if let now = after.files[path] {
                 if now == entry { unchanged += 1 } else if path.hasPrefix("receipts/") { moved += 1 } else {
@@ -57,7 +59,14 @@ struct FileInventory: Sendable {
             if path.hasPrefix("spool/") {
                 let sources = sealedSources ?? Self.sealedSources(root)
                 sealedSources = sources
-                if sources[String(path.dropFirst("spool/".count))] == entry.sha256 { moved += 1 } else { problems.append("\(path) is gone and in no sealed segment") }
+                let name = String(path.dropFirst("spool/".count))
+                // Sealed into a segment with the same sha256; or into a part since pruned after
+                // verification (its manifest gone with it: the remote holds the part).
+                if sources[name] == entry.sha256 || SnapshotName(name).map({ PrunedParts.covers(pruned, $0.startedAt, collector: $0.collector) }) == true {
+                    moved += 1
+                } else {
+                    problems.append("\(path) is gone and in no sealed segment")
+                }
             } else if path.hasPrefix("sealed/"), let part = SealWindow.parse(partFileName: String(path.split(separator: "/").last ?? "")) {
                 let record = "receipts/" + path.dropFirst("sealed/".count).split(separator: "/").dropLast().joined(separator: "/")
                     + "/" + part.window.partName(part.part) + ".pruned.json"

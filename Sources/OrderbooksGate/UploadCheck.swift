@@ -42,7 +42,7 @@ enum UploadCheck {
                 waiting.append("\(part.name) (\(status ?? "no receipt"))")
             }
         }
-        facts.verifiedParts += prunedParts(directory)
+        facts.verifiedParts += PrunedParts.list(directory)
         check.expect(waiting.isEmpty, "every part whose window ended \(oldEnough / 60) minutes ago or more is verified on the remote (\(facts.verifiedParts.count) verified)",
                      else: "\(waiting.count) parts old enough are not verified: " + waiting.prefix(5).joined(separator: ", "))
 
@@ -83,18 +83,9 @@ enum UploadCheck {
         return nil
     }
 
-    /// Parts pruned locally (only their prune record and receipt left).
-    static func prunedParts(_ d: DataDirectory) -> [(window: SealWindow, name: String)] {
-        receiptNames(d).compactMap { day, name in
-            guard name.hasSuffix(".pruned.json"), let parsed = SealWindow.parse(partFileName: String(name.dropLast(".pruned.json".count)) + SealWindow.manifestSuffix),
-                  access(d.sealed + "/" + day + "/" + name.dropLast(".pruned.json".count) + SealWindow.manifestSuffix, F_OK) != 0 else { return nil }
-            return (parsed.window, parsed.window.partName(parsed.part))
-        }
-    }
-
     /// Parts whose local files are gone although their receipt never said verified.
     static func prunedEarly(_ d: DataDirectory) -> [String] {
-        receiptNames(d).compactMap { day, name in
+        PrunedParts.receiptNames(d).compactMap { day, name in
             guard name.hasSuffix(DataDirectory.receiptSuffix) else { return nil }
             let part = String(name.dropLast(DataDirectory.receiptSuffix.count))
             let local = d.sealed + "/" + day + "/" + part
@@ -103,14 +94,5 @@ enum UploadCheck {
             let pruned = access(d.receipts + "/" + day + "/" + part + ".pruned.json", F_OK) == 0
             return pruned && status == "verified" ? nil : "\(part) (receipt \(status ?? "none"), \(pruned ? "prune record" : "no prune record"))"
         }
-    }
-
-    /// Every file under `receipts/YYYY/MM/DD/`, with its day.
-    static func receiptNames(_ d: DataDirectory) -> [(day: String, name: String)] {
-        var names: [(day: String, name: String)] = []
-        for day in (try? DataDirectory.dayDirectories(under: d.receipts)) ?? [] {
-            for name in DataDirectory.names(in: d.receipts + "/" + day) ?? [] { names.append((day, name)) }
-        }
-        return names
     }
 }

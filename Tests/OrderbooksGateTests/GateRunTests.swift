@@ -135,6 +135,21 @@ private func twoHours() -> UploadCheck.RemoteFacts {
         unlink(path)
         #expect(before.compare(to: FileInventory.take(fixture.data), root: fixture.data).problems == ["spool/\(kept) is gone and in no sealed segment"])
         #expect(FileInventory.decode(sealed.json)?.files == sealed.files)
+
+        // The part pruned after verification (its two files gone, its record there): the spool
+        // file sealed into it and the part's own files are the pipeline's doing too.
+        let window = SealWindow(containing: now.adding(seconds: -7200), minutes: 60, collector: "c1")
+        let base = fixture.data + "/sealed/" + window.dayDirectory + "/" + window.partName(1)
+        unlink(base + SealWindow.segmentSuffix)
+        unlink(base + SealWindow.manifestSuffix)
+        try! DurableFile.makeDirectories(fixture.data + "/receipts/" + window.dayDirectory)
+        let afterPrune = FileInventory.take(fixture.data)
+        #expect(before.compare(to: afterPrune, root: fixture.data).problems.count == 2, "no prune record yet: lost")
+        try! DurableFile.create(Array("{}".utf8), at: fixture.data + "/receipts/" + window.dayDirectory + "/" + window.partName(1) + ".pruned.json",
+                                temporaryDirectory: fixture.data + "/receipts")
+        let pruned = FileInventory.take(fixture.data)
+        #expect(before.compare(to: pruned, root: fixture.data).problems == ["spool/\(kept) is gone and in no sealed segment"])
+        #expect(sealed.compare(to: pruned, root: fixture.data).problems.allSatisfy { $0.hasPrefix("spool/\(kept)") })
     }
 
     /// seal gives a disrupted run's slot the gate as its reason, not its errors.
