@@ -64,11 +64,11 @@ public struct DataDirectory: Sendable {
         "\(spool)/\(startedAt.compact)_\(collector)_\(runId)\(Self.snapshotSuffix)"
     }
 
-    /// A directory's entries (no `.`, `..` or hidden names), sorted: the names that are valid
+    /// A directory's entries (no `.`, `..` or hidden names), sorted unless told not to: the names that are valid
     /// UTF-8, and apart, as raw bytes, those that are not (a `String` would repair them into
     /// U+FFFD, a name no open finds). nil if it cannot be read. A symbolic link is not followed:
     /// the walk never leaves the tree.
-    public static func listing(_ directory: String) -> (names: [String], undecodable: [[UInt8]])? {
+    public static func listing(_ directory: String, sorted: Bool = true) -> (names: [String], undecodable: [[UInt8]])? {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         guard let dir = fdopendir(fd) else {
@@ -85,7 +85,10 @@ public struct DataDirectory: Sendable {
             guard bytes.first != UInt8(ascii: ".") else { continue }
             if let name = String(validating: bytes, as: UTF8.self) { names.append(name) } else { undecodable.append(bytes) }
         }
-        return (names.sorted(), undecodable.sorted { $0.lexicographicallyPrecedes($1) })
+        // By their bytes: the same order as String's for the tools' ASCII names (time order for
+        // snapshots), without Unicode's comparison on every pair.
+        guard sorted else { return (names, undecodable) }
+        return (names.sorted(by: String.bytewiseLess), undecodable.sorted { $0.lexicographicallyPrecedes($1) })
     }
 
     /// The names in a directory that are valid UTF-8 (see `listing`), sorted; nil if it cannot be read.

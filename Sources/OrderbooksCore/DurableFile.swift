@@ -79,6 +79,28 @@ public enum DurableFile {
         return result
     }
 
+    /// The first `bytes` bytes of a regular file (all of it when shorter), or nil when it does
+    /// not exist: for a reader that wants only the top of a large file.
+    public static func readPrefix(_ path: String, bytes: Int) throws(FileError) -> [UInt8]? {
+        let opened: (fd: Int32, size: Int64)
+        do { opened = try openRegularFile(path) } catch {
+            if error.code == ENOENT { return nil }
+            throw error
+        }
+        defer { close(opened.fd) }
+        let wanted = Int(min(Int64(bytes), opened.size))
+        var buffer = [UInt8](repeating: 0, count: wanted)
+        var filled = 0
+        while filled < wanted {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(opened.fd, $0.baseAddress! + filled, wanted - filled) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw FileError("read", path) }
+            if n == 0 { break }
+            filled += n
+        }
+        return Array(buffer[0..<filled])
+    }
+
     /// Opens a regular file for reading, and nothing else. Anything in the data directory may
     /// have been put there by hand, so a symbolic link is never followed (it may point at
     /// /dev/zero or out of the tree), the open never blocks (a FIFO would wait for a writer
@@ -131,7 +153,9 @@ public enum DurableFile {
         var total: Int64 = 0
         if dropCache { _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) }
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
-        var chunk = [UInt8](repeating: 0, count: size)
+        // No larger than the file needs (plus one byte to see its end): reading many small
+        // files (receipts, snapshots) must not zero a large buffer for each.
+        var chunk = [UInt8](repeating: 0, count: Int(min(Int64(size), max(4096, fileSize + 1))))
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {

@@ -117,6 +117,17 @@ public enum JSON {
         return members
     }
 
+    /// Where the first member of each name in `keys` has its value, reading `bytes` (one object)
+    /// only as far as the last of them: what follows is not validated. For a reader that wants a
+    /// few members near the top of a large file (gate health and a manifest's coverage), never
+    /// for one that must know the file is whole.
+    public static func leadingMemberRanges(_ bytes: [UInt8], _ keys: Set<String>) throws(JSONError) -> [String: Range<Int>] {
+        var scanner = JSONScanner(bytes, bytes.indices, maxDepth: JSON.maxDepth)
+        let members = try scanner.memberRanges(keys, stopWhenFound: true)
+        if members.count < keys.count { try scanner.expectEnd() }
+        return members
+    }
+
     /// The elements of `bytes[range]`, which must be an array, each handed to `body` with its
     /// range; `body` returns false to stop early (the rest is then not validated).
     public static func forEachElement(_ bytes: [UInt8], _ range: Range<Int>, _ body: (Range<Int>) throws(JSONError) -> Bool) throws(JSONError) {
@@ -259,7 +270,7 @@ package struct JSONScanner {
     }
 
     /// The value ranges of the first members named in `keys` of the object that comes next.
-    mutating func memberRanges(_ keys: Set<String>) throws(JSONError) -> [String: Range<Int>] {
+    mutating func memberRanges(_ keys: Set<String>, stopWhenFound: Bool = false) throws(JSONError) -> [String: Range<Int>] {
         guard try peek() == UInt8(ascii: "{") else { throw fail(.invalid, "expected an object") }
         try enter()
         position += 1
@@ -270,6 +281,7 @@ package struct JSONScanner {
                 try expect(UInt8(ascii: ":"))
                 let range = try skipValueRange()
                 if let key, found[key] == nil { found[key] = range }
+                if stopWhenFound && found.count == keys.count { return found }
             } while try consume(UInt8(ascii: ","))
             try expect(UInt8(ascii: "}"))
         }

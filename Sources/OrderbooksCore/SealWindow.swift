@@ -54,18 +54,58 @@ public struct SealWindow: Hashable, Comparable, Sendable {
     }
 
     /// Reads a part's file name back: `<start>_<minutes>m_<collector>_part<n>` plus a suffix.
+    /// Only the canonical name of a window parses (the one `partName` writes: a real date, no
+    /// leading zero, no `_` in the collector). Byte by byte: seal, ship and gate health read
+    /// every name of `sealed/` and `receipts/` on each run.
     public static func parse(partFileName name: String) -> (window: SealWindow, part: Int, isManifest: Bool)? {
-        for (suffix, isManifest) in [(segmentSuffix, false), (manifestSuffix, true)] where name.hasSuffix(suffix) {
-            let fields = name.dropLast(suffix.count).split(separator: "_", omittingEmptySubsequences: false)
-            guard fields.count == 4, fields[0].count == 14, fields[1].hasSuffix("m"), fields[3].hasPrefix("part"),
-                  let minutes = Int(fields[1].dropLast()), (1...1440).contains(minutes), String(minutes) + "m" == fields[1],
-                  let part = Int(fields[3].dropFirst(4)), (1...maxPart).contains(part), "part\(part)" == fields[3],
-                  let start = Timestamp(compact: fields[0].dropLast() + "00.000Z") else { return nil }
-            let window = SealWindow(start: start, minutes: minutes, collector: String(fields[2]))
-            guard window.baseName == fields[0...2].joined(separator: "_") else { return nil }
-            return (window, part, isManifest)
+        var name = name
+        return name.withUTF8 { b -> (window: SealWindow, part: Int, isManifest: Bool)? in
+            let isManifest: Bool
+            let base: Int  // the length before the suffix
+            if b.count > segmentSuffix.utf8.count, b.suffix(segmentSuffix.utf8.count).elementsEqual(segmentSuffix.utf8) {
+                (isManifest, base) = (false, b.count - segmentSuffix.utf8.count)
+            } else if b.count > manifestSuffix.utf8.count, b.suffix(manifestSuffix.utf8.count).elementsEqual(manifestSuffix.utf8) {
+                (isManifest, base) = (true, b.count - manifestSuffix.utf8.count)
+            } else {
+                return nil
+            }
+            let underscores = (0..<base).filter { b[$0] == UInt8(ascii: "_") }
+            guard underscores.count == 3, underscores[0] == 14 else { return nil }
+            func digits(_ range: Range<Int>) -> Int? {
+                // At most 9 digits (no overflow) and no leading zero: one spelling per number.
+                guard !range.isEmpty, range.count <= 9, range.count == 1 || b[range.lowerBound] != UInt8(ascii: "0") else { return nil }
+                var value = 0
+                for i in range {
+                    guard b[i] >= 48, b[i] <= 57 else { return nil }
+                    value = value * 10 + Int(b[i] - 48)
+                }
+                return value
+            }
+            // <YYYYMMDD>T<HHMM>Z
+            guard b[8] == UInt8(ascii: "T"), b[13] == UInt8(ascii: "Z") else { return nil }
+            func fixed(_ from: Int, _ count: Int) -> Int? {
+                var value = 0
+                for i in from..<(from + count) {
+                    guard b[i] >= 48, b[i] <= 57 else { return nil }
+                    value = value * 10 + Int(b[i] - 48)
+                }
+                return value
+            }
+            guard let year = fixed(0, 4), year >= 1000, let month = fixed(4, 2), let day = fixed(6, 2), let hour = fixed(9, 2),
+                  let minute = fixed(11, 2) else { return nil }
+            let civil = CivilTime(year: year, month: month, day: day, hour: hour, minute: minute)
+            guard let start = Timestamp(civil: civil), CivilTime(epochSeconds: start.seconds) == civil else { return nil }
+            // <minutes>m
+            let minutesField = (underscores[0] + 1)..<underscores[1]
+            guard minutesField.count >= 2, b[minutesField.upperBound - 1] == UInt8(ascii: "m"),
+                  let minutes = digits(minutesField.lowerBound..<(minutesField.upperBound - 1)), (1...1440).contains(minutes) else { return nil }
+            // <collector>_part<n>
+            let partField = (underscores[2] + 1)..<base
+            guard partField.count > 4, b[partField.lowerBound..<(partField.lowerBound + 4)].elementsEqual("part".utf8),
+                  let part = digits((partField.lowerBound + 4)..<partField.upperBound), (1...maxPart).contains(part) else { return nil }
+            let collector = String(decoding: b[(underscores[1] + 1)..<underscores[2]], as: UTF8.self)
+            return (SealWindow(start: start, minutes: minutes, collector: collector), part, isManifest)
         }
-        return nil
     }
 
     /// Whether two windows of one collector share time (windows of other lengths can, after a

@@ -1,3 +1,5 @@
+import Glibc
+
 extension String {
     /// Without leading and trailing ASCII spaces, tabs, CRs and LFs.
     package var trimmingWhitespace: String {
@@ -26,5 +28,20 @@ extension String {
         }
         let n = Int64(scaled)
         self = (n < 0 ? "-" : "") + "\(abs(n) / scale)." + String(abs(n) % scale).leftPadded(places)
+    }
+}
+
+extension String {
+    /// Whether `a` sorts before `b` by their UTF-8 bytes (memcmp): String's own order for ASCII,
+    /// without its Unicode comparison (a listing of 3,600 names sorts in a fraction of the time).
+    package static func bytewiseLess(_ a: String, _ b: String) -> Bool {
+        var (a, b) = (a, b)
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = Swift.min(x.count, y.count)
+                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                return order != 0 ? order < 0 : x.count < y.count
+            }
+        }
     }
 }

@@ -70,17 +70,23 @@ public struct Timestamp: Comparable, Hashable, Sendable {
 
     /// Parses `compact`'s form back (`20261121T193605.123Z`), or nil.
     public init?(compact text: String) {
-        let b = Array(text.utf8)
-        guard b.count == 20, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "."), b[19] == UInt8(ascii: "Z") else { return nil }
-        var digits: [Int] = []
-        for (i, c) in b.enumerated() where ![8, 15, 19].contains(i) {
-            guard c >= 48, c <= 57 else { return nil }
-            digits.append(Int(c - 48))
-        }
-        func number(_ from: Int, _ count: Int) -> Int { digits[from..<(from + count)].reduce(0) { $0 * 10 + $1 } }
-        let civil = CivilTime(year: number(0, 4), month: number(4, 2), day: number(6, 2), hour: number(8, 2), minute: number(10, 2),
-                              second: number(12, 2))
-        self.init(civil: civil, microseconds: Int64(number(14, 3)) * 1000)
+        // Byte by byte, nothing allocated: seal and gate health parse thousands of names a run.
+        var text = text
+        guard let f = text.withUTF8({ b -> (Int, Int, Int, Int, Int, Int, Int)? in
+            guard b.count == 20, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "."), b[19] == UInt8(ascii: "Z") else { return nil }
+            func number(_ from: Int, _ count: Int) -> Int? {
+                var value = 0
+                for c in b[from..<(from + count)] {
+                    guard c >= 48, c <= 57 else { return nil }
+                    value = value * 10 + Int(c - 48)
+                }
+                return value
+            }
+            guard let year = number(0, 4), let month = number(4, 2), let day = number(6, 2), let hour = number(9, 2),
+                  let minute = number(11, 2), let second = number(13, 2), let millis = number(16, 3) else { return nil }
+            return (year, month, day, hour, minute, second, millis)
+        }) else { return nil }
+        self.init(civil: CivilTime(year: f.0, month: f.1, day: f.2, hour: f.3, minute: f.4, second: f.5), microseconds: Int64(f.6) * 1000)
     }
 
     /// Parses the ISO-8601 forms Gamma sends: `2026-05-12T11:10:00Z`, `…00.025727Z`, `…+00:00`,

@@ -19,7 +19,8 @@ public struct Health {
             print("ORDERBOOKS UNKNOWN: cannot read the data directory \(directory.root): \(why)")
             return .unknown
         }
-        let facts = HealthFacts.gather(directory, now: Timestamp.now())
+        // Run rows are read back over twice the critical age, 15 minutes at least.
+        let facts = HealthFacts.gather(directory, now: Timestamp.now(), scanSeconds: max(900, 2 * configuration.thresholds.snapshotCritical))
         let (timers, note) = await Self.timers(enabled: configuration.timers)
         let verdict = HealthVerdict(facts: facts, timers: timers, timersNote: note, configuration: configuration)
         let output = HealthOutput(facts: facts, timers: timers, verdict: verdict, configuration: configuration)

@@ -27,7 +27,7 @@ public struct HealthFacts: Sendable {
     public var now: Timestamp
     /// The newest snapshot file of any outcome, in `spool/` or else the newest part's last source.
     public var lastSnapshot: Snapshot?
-    /// The newest snapshot whose run was complete, among the newest `scanLimit` files.
+    /// The newest snapshot whose run was complete, among those started within `scanSeconds`.
     public var lastComplete: Snapshot?
     /// Snapshot files whose run row was read to find `lastComplete`.
     public var snapshotsRead = 0
@@ -46,12 +46,13 @@ public struct HealthFacts: Sendable {
     /// Why something could not be read; each makes the answer UNKNOWN.
     public var problems: [String] = []
 
-    /// Run rows read at most, newest first, to find the last complete snapshot: an hour of
-    /// failed runs at one a second; beyond, the age is only known to exceed it.
-    public static let scanLimit = 3600
+    /// How far back run rows are read, newest first, to find the last complete snapshot; beyond,
+    /// its age is only known to exceed this (an outage of an hour would otherwise cost 3,600
+    /// reads a minute, about 0.2 s each time).
+    public var scanSeconds: Int64 = 900
 
-    public static func gather(_ directory: DataDirectory, now: Timestamp) -> HealthFacts {
-        var facts = HealthFacts(now: now)
+    public static func gather(_ directory: DataDirectory, now: Timestamp, scanSeconds: Int64 = 900) -> HealthFacts {
+        var facts = HealthFacts(now: now, scanSeconds: scanSeconds)
         facts.readSpool(directory)
         facts.readSealed(directory)
         facts.readQuarantine(directory)
@@ -61,27 +62,63 @@ public struct HealthFacts: Sendable {
     }
 
     private mutating func readSpool(_ directory: DataDirectory) {
-        guard let names = DataDirectory.names(in: directory.spool) else {
+        guard let names = DataDirectory.listing(directory.spool, sorted: false)?.names else {
             if errno != ENOENT { problems.append("cannot list \(directory.spool): \(String(cString: strerror(errno)))") }
             return
         }
-        let snapshots = names.compactMap { name in SnapshotName(name).map { Snapshot(name: name, startedAt: $0.startedAt) } }
-            .sorted { $0.startedAt < $1.startedAt }
-        spoolFiles = snapshots.count
-        oldestSpool = snapshots.first
-        lastSnapshot = snapshots.last
-        for snapshot in snapshots.reversed() where lastComplete == nil && snapshotsRead < Self.scanLimit {
-            snapshotsRead += 1
-            var last: [UInt8] = []
-            let read = GzipLines.read(directory.spool + "/" + snapshot.name, maxFileBytes: 64 << 20) { last = $0 }
-            if read.readError == nil, read.gzipError == nil, Self.isComplete(runRow: last) { lastComplete = snapshot }
+        // Names sort in time order by their bytes. A spool holds up to an hour (3,600): a cheap
+        // look at each name's shape, the oldest and newest found in one pass, and a sort only
+        // when the newest was not complete and older ones must be read.
+        spoolNames = names.filter(Self.looksLikeSnapshot)
+        spoolFiles = spoolNames.count
+        guard let newest = spoolNames.max(by: String.bytewiseLess), let oldest = spoolNames.min(by: String.bytewiseLess) else { return }
+        oldestSpool = Self.snapshot(oldest)
+        lastSnapshot = Self.snapshot(newest)
+        var scan = [newest]
+        if !readRunRow(directory, newest) { scan = Array(spoolNames.sorted(by: String.bytewiseLess).reversed().dropFirst()) }
+        let horizon = now.adding(seconds: -scanSeconds)
+        for name in scan where lastComplete == nil {
+            guard let started = SnapshotName(name)?.startedAt, started >= horizon else { break }
+            _ = readRunRow(directory, name)
         }
+    }
+
+    /// Reads a spool file's run row; true when it was complete (then it is `lastComplete`).
+    private mutating func readRunRow(_ directory: DataDirectory, _ name: String) -> Bool {
+        guard let snapshot = Self.snapshot(name) else { return false }
+        snapshotsRead += 1
+        guard let text = try? DurableFile.read(directory.spool + "/" + name).flatMap({ try? Gzip.decompress($0) }),
+              Self.isComplete(runRow: Self.lastLine(text)) else { return false }
+        lastComplete = snapshot
+        return true
+    }
+
+    /// The spool's snapshot names, oldest first.
+    var spoolNames: [String] = []
+
+    /// `<YYYYMMDDTHHMMSS.mmmZ>_<collector>_<16 hex>.jsonl.gz`, by its fixed bytes.
+    static func looksLikeSnapshot(_ name: String) -> Bool {
+        let b = name.utf8
+        guard b.count >= 20 + 1 + 1 + 1 + 16 + DataDirectory.snapshotSuffix.utf8.count else { return false }
+        let start = b.startIndex
+        return b[b.index(start, offsetBy: 8)] == UInt8(ascii: "T") && b[b.index(start, offsetBy: 19)] == UInt8(ascii: "Z")
+            && b[b.index(start, offsetBy: 20)] == UInt8(ascii: "_") && b.suffix(DataDirectory.snapshotSuffix.utf8.count).elementsEqual(DataDirectory.snapshotSuffix.utf8)
     }
 
     /// Whether a file's last line is a run row with outcome complete.
     static func isComplete(runRow line: [UInt8]) -> Bool {
         guard case .success(let row) = RowFields.read(line) else { return false }
         return row.kind == "run" && row["outcome"] == "complete"
+    }
+
+    static func snapshot(_ name: String) -> Snapshot? { SnapshotName(name).map { Snapshot(name: name, startedAt: $0.startedAt) } }
+
+    /// The last line of a file's text (its run row), without its newline.
+    static func lastLine(_ text: [UInt8]) -> [UInt8] {
+        var end = text.endIndex
+        while end > text.startIndex && text[end - 1] == 0x0A { end -= 1 }
+        let start = text[..<end].lastIndex(of: 0x0A).map { $0 + 1 } ?? text.startIndex
+        return Array(text[start..<end])
     }
 
     private mutating func readSealed(_ directory: DataDirectory) {
@@ -116,32 +153,53 @@ public struct HealthFacts: Sendable {
     }
 
     /// The newest part's coverage; and, when `spool/` holds no snapshot (sealed a moment ago,
-    /// or capture stopped an hour ago), its last sources stand for the newest snapshots.
+    /// or capture stopped an hour ago), its last sources stand for the newest snapshots. The
+    /// manifest is scanned once; only the members used are built, and of its sources (3,600 an
+    /// hour) only those read.
     private mutating func readManifest(_ path: String, name: String, windowEnd: Timestamp, directory: DataDirectory) -> Part {
         var part = Part(name: name, windowEnd: windowEnd)
-        let bytes: [UInt8]
+        // The coverage is near the top of a manifest (0.7 MB for an hour): its first 64 KiB
+        // hold it; the whole file is read only for its sources, when they are needed (or when
+        // the top was longer). When it was sealed: the manifest's mtime.
+        let needSources = lastComplete == nil || lastSnapshot == nil
+        let keys: Set<String> = needSources ? ["coverage", "sources"] : ["coverage"]
+        var bytes: [UInt8] = []
+        var ranges: [String: Range<Int>]?
         do {
-            guard let read = try DurableFile.read(path) else { return part }
-            bytes = read
+            if !needSources, let head = try DurableFile.readPrefix(path, bytes: 64 << 10) {
+                bytes = head
+                ranges = try? JSON.leadingMemberRanges(bytes, keys)
+            }
+            if ranges == nil {
+                guard let whole = try DurableFile.read(path) else { return part }
+                bytes = whole
+                ranges = try? JSON.leadingMemberRanges(bytes, keys)
+            }
         } catch {
             problems.append(error.description)
             return part
         }
-        guard let members = try? JSON.objectMembers(bytes, ["coverage", "created_at"]) else {
+        guard let ranges else {
             problems.append("\(path) is not a manifest")
             return part
         }
-        if case .number(let text)? = members["coverage"] { part.coverage = Double(text) }
-        part.createdAt = members["created_at"]?.string.flatMap(Timestamp.parse)
-        guard lastComplete == nil || lastSnapshot == nil, let manifest = try? Manifest(decoding: bytes) else { return part }
-        let segment = (path.dropLast(SealWindow.manifestSuffix.count)) + SealWindow.segmentSuffix
-        for source in manifest.sources.reversed() where lastComplete == nil && snapshotsRead < Self.scanLimit {
-            guard let started = SnapshotName(source.name)?.startedAt else { continue }
-            let snapshot = Snapshot(name: source.name, startedAt: started)
+        if let range = ranges["coverage"], case .number(let text)? = try? JSON.parse(bytes, range) { part.coverage = Double(text) }
+        var info = stat()
+        if lstat(path, &info) == 0 { part.createdAt = Timestamp(microseconds: Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000) }
+        guard needSources, let sourcesRange = ranges["sources"] else { return part }
+        var sources: [Range<Int>] = []
+        try? JSON.forEachElement(bytes, sourcesRange) { sources.append($0); return true }
+        let segment = String(path.dropLast(SealWindow.manifestSuffix.count)) + SealWindow.segmentSuffix
+        let horizon = now.adding(seconds: -scanSeconds)
+        for range in sources.reversed() where lastComplete == nil {
+            guard let source = try? JSON.parse(bytes, range), let sourceName = source["name"]?.string,
+                  case .number(let offsetText)? = source["offset"], let offset = Int64(offsetText),
+                  case .number(let sizeText)? = source["bytes"], let size = Int64(sizeText),
+                  let snapshot = Self.snapshot(sourceName) else { continue }
             if lastSnapshot == nil { lastSnapshot = snapshot }
+            guard snapshot.startedAt >= horizon else { break }
             snapshotsRead += 1
-            if let text = Self.member(of: String(segment), offset: source.offset, bytes: source.bytes),
-               let last = text.split(separator: 0x0A).last, Self.isComplete(runRow: Array(last)) {
+            if let text = Self.member(of: segment, offset: offset, bytes: size), Self.isComplete(runRow: Self.lastLine(text)) {
                 lastComplete = snapshot
             }
         }
@@ -163,9 +221,15 @@ public struct HealthFacts: Sendable {
     /// record is left, nil when it was never shipped.
     static func receiptStatus(_ directory: DataDirectory, day: String, part: String) -> String? {
         let base = directory.receipts + "/" + day + "/" + part
-        if let bytes = try? DurableFile.read(base + DataDirectory.receiptSuffix),
-           let status = (try? JSON.objectMembers(bytes, ["status"]))?["status"]?.string {
-            return status
+        // Read as far as `status` (the fourth member, in the first 200 bytes; the whole file only
+        // when not there): health is a liveness view, `ship check` and `seal verify` read receipts
+        // and parts whole.
+        let path = base + DataDirectory.receiptSuffix
+        for read in [{ try DurableFile.readPrefix(path, bytes: 1024) }, { try DurableFile.read(path) }] {
+            guard let bytes = (try? read()) ?? nil else { break }
+            if let range = (try? JSON.leadingMemberRanges(bytes, ["status"]))?["status"], let status = (try? JSON.parse(bytes, range))?.string {
+                return status
+            }
         }
         var info = stat()
         return lstat(base + ".pruned.json", &info) == 0 ? "pruned" : nil
@@ -204,12 +268,18 @@ public struct HealthFacts: Sendable {
         }
         var growth = disk?.growthBytesPerSecond
         if growth == nil, let oldest = oldestSpool {
-            var bytes: Int64 = 0
-            for name in DataDirectory.names(in: directory.spool) ?? [] where SnapshotName(name) != nil {
-                var file = stat()
-                if lstat(directory.spool + "/" + name, &file) == 0 { bytes += Int64(file.st_size) }
+            // Day one: nothing sealed yet, the spool is the data. Its size from a sample of
+            // 60 files (snapshots are alike in size): a stat of 3,600 would cost more than the rest.
+            var (bytes, sampled): (Int64, Int64) = (0, 0)
+            let fd = open(directory.spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if fd >= 0 {
+                for name in stride(from: 0, to: spoolNames.count, by: max(1, spoolNames.count / 60)).map({ spoolNames[$0] }) {
+                    var file = stat()
+                    if fstatat(fd, name, &file, AT_SYMLINK_NOFOLLOW) == 0 { (bytes, sampled) = (bytes + Int64(file.st_size), sampled + 1) }
+                }
+                close(fd)
             }
-            growth = Self.rate(bytes, since: oldest.startedAt, now: now)
+            if sampled > 0 { growth = Self.rate(bytes * Int64(spoolNames.count) / sampled, since: oldest.startedAt, now: now) }
         }
         disk = Disk(freeBytes: Int64(info.f_bavail) * Int64(info.f_frsize), totalBytes: Int64(info.f_blocks) * Int64(info.f_frsize),
                     growthBytesPerSecond: growth)

@@ -59,7 +59,7 @@ public struct HealthVerdict: Sendable {
                 checks.append(HealthCheck(name: "capture", status: status, message: message))
             } else {
                 checks.append(HealthCheck(name: "capture", status: .critical, message:
-                    "no complete snapshot among the newest \(f.snapshotsRead) files; last snapshot of any outcome \(anyAge) s ago"))
+                    "no complete snapshot in the last \(f.scanSeconds) s (\(f.snapshotsRead) run rows read); last snapshot of any outcome \(anyAge) s ago"))
             }
         } else {
             checks.append(HealthCheck(name: "capture", status: .critical, message: "no snapshot at all in \(configuration.dataDirectory): snap has never written one"))
