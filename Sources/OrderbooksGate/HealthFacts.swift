@@ -93,7 +93,7 @@ public struct HealthFacts: Sendable {
         return true
     }
 
-    /// The spool's snapshot names, oldest first.
+    /// The spool's snapshot names, in the listing's order (not sorted).
     var spoolNames: [String] = []
 
     /// `<YYYYMMDDTHHMMSS.mmmZ>_<collector>_<16 hex>.jsonl.gz`, by its fixed bytes.
