@@ -760,8 +760,12 @@ private enum Pipeline {
                 let remote = try await sftp.remote()
                 let (start, length) = (Timestamp.now().microseconds, pipelineSeconds * 1_000_000)
                 let deadline = start + length
-                // The first ship run with a part to send follows the end of the first minute.
-                let firstShip = (start / 60_000_000 + 1) * 60_000_000 + 17_500_000
+                // The first ship run with a part to send follows the end of the first minute; when
+                // the run began late in a minute (under 30 s before that ship), that part holds a few
+                // seconds and its seal may come late on a loaded machine: a ship centred there found
+                // nothing to send in a fresh-clone run. Then the ship after the first whole minute.
+                var firstShip = (start / 60_000_000 + 1) * 60_000_000 + 17_500_000
+                if firstShip - start < 30_000_000 { firstShip += 60_000_000 }
                 let centre = firstShip + max(0, (start + length * 35 / 100 - firstShip + 30_000_000) / 60_000_000) * 60_000_000
                 let downAt = max(start + 2_000_000, centre - length * 15 / 100)
                 let down = downAt..<(downAt + length * 30 / 100)
