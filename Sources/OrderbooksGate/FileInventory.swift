@@ -69,7 +69,7 @@ struct FileInventory: Sendable {
                 }
             } else if path.hasPrefix("sealed/"), let part = SealWindow.parse(partFileName: String(path.split(separator: "/").last ?? "")) {
                 let record = "receipts/" + path.dropFirst("sealed/".count).split(separator: "/").dropLast().joined(separator: "/")
-                    + "/" + part.window.partName(part.part) + ".pruned.json"
+                    + "/" + part.window.partName(part.part) + DataDirectory.prunedSuffix
                 if after.files[record] != nil { moved += 1 } else { problems.append("\(path) is gone without a prune record") }
             } else {
                 problems.append("\(path) is gone")

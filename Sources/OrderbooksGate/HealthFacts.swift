@@ -232,7 +232,7 @@ public struct HealthFacts: Sendable {
             }
         }
         var info = stat()
-        return lstat(base + ".pruned.json", &info) == 0 ? "pruned" : nil
+        return lstat(base + DataDirectory.prunedSuffix, &info) == 0 ? "pruned" : nil
     }
 
     private mutating func readQuarantine(_ directory: DataDirectory) {

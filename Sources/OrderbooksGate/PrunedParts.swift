@@ -5,12 +5,10 @@ import OrderbooksCore
 /// (and receipt) is left. Their snapshots are on the remote, not here, so the checks that read
 /// local files account for them instead of counting them missing.
 enum PrunedParts {
-    static let suffix = ".pruned.json"
-
     /// Every pruned part whose manifest is gone, with its window.
     static func list(_ d: DataDirectory) -> [(window: SealWindow, name: String)] {
-        receiptNames(d).compactMap { day, name in
-            guard name.hasSuffix(suffix), case let part = String(name.dropLast(suffix.count)),
+        ((try? d.receiptFiles()) ?? []).compactMap { day, name in
+            guard name.hasSuffix(DataDirectory.prunedSuffix), case let part = String(name.dropLast(DataDirectory.prunedSuffix.count)),
                   let parsed = SealWindow.parse(partFileName: part + SealWindow.manifestSuffix),
                   access(d.sealed + "/" + day + "/" + part + SealWindow.manifestSuffix, F_OK) != 0 else { return nil }
             return (parsed.window, parsed.window.partName(parsed.part))
@@ -20,14 +18,5 @@ enum PrunedParts {
     /// Whether a snapshot of `collector` started at `instant` lies in one of these windows.
     static func covers(_ pruned: [(window: SealWindow, name: String)], _ instant: Timestamp, collector: String) -> Bool {
         pruned.contains { $0.window.collector == collector && $0.window.start <= instant && instant < $0.window.end }
-    }
-
-    /// Every file under `receipts/YYYY/MM/DD/`, with its day.
-    static func receiptNames(_ d: DataDirectory) -> [(day: String, name: String)] {
-        var names: [(day: String, name: String)] = []
-        for day in (try? DataDirectory.dayDirectories(under: d.receipts)) ?? [] {
-            for name in DataDirectory.names(in: d.receipts + "/" + day) ?? [] { names.append((day, name)) }
-        }
-        return names
     }
 }

@@ -85,13 +85,13 @@ enum UploadCheck {
 
     /// Parts whose local files are gone although their receipt never said verified.
     static func prunedEarly(_ d: DataDirectory) -> [String] {
-        PrunedParts.receiptNames(d).compactMap { day, name in
+        ((try? d.receiptFiles()) ?? []).compactMap { day, name in
             guard name.hasSuffix(DataDirectory.receiptSuffix) else { return nil }
             let part = String(name.dropLast(DataDirectory.receiptSuffix.count))
             let local = d.sealed + "/" + day + "/" + part
             guard access(local + SealWindow.manifestSuffix, F_OK) != 0 || access(local + SealWindow.segmentSuffix, F_OK) != 0 else { return nil }
             let status = HealthFacts.receiptStatus(d, day: day, part: part)
-            let pruned = access(d.receipts + "/" + day + "/" + part + ".pruned.json", F_OK) == 0
+            let pruned = access(d.receipts + "/" + day + "/" + part + DataDirectory.prunedSuffix, F_OK) == 0
             return pruned && status == "verified" ? nil : "\(part) (receipt \(status ?? "none"), \(pruned ? "prune record" : "no prune record"))"
         }
     }
